@@ -1,0 +1,160 @@
+"""The event model: one schema on the wire, in the store and in the API."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, Final
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import to_json
+
+from proctor.core.errors import EventError, EventTooLargeError
+from proctor.events.ids import uuid7
+from proctor.events.labels import RelatedResource, Resource
+from proctor.events.names import EventName
+
+__all__ = ("MAX_EVENT_BYTES", "MAX_HOPS", "MAX_PAYLOAD_BYTES", "MAX_RELATED", "Event", "utcnow")
+
+MAX_EVENT_BYTES: Final = 512 * 1024
+"""Largest serialised event the bus accepts (NATS' default max message is 1 MiB)."""
+MAX_PAYLOAD_BYTES: Final = 256 * 1024
+"""Largest serialised ``payload``."""
+MAX_RELATED: Final = 128
+"""Most related resources one event may carry."""
+MAX_HOPS: Final = 64
+"""Most causation hops an event chain may take; automations stop far earlier (loop guard)."""
+
+
+def utcnow() -> datetime:
+    """The current time, aware, in UTC."""
+    return datetime.now(UTC)
+
+
+class Event(BaseModel):
+    """Something that happened, to a resource, at a time. Immutable once made."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: UUID = Field(default_factory=uuid7, description="Time-ordered UUIDv7; the dedup key.")
+    occurred: datetime = Field(
+        default_factory=utcnow, description="When it happened: timezone-aware, stored in UTC."
+    )
+    event: EventName = Field(description="Dotted name, e.g. 'proctor.flow-run.Failed'.")
+    resource: Resource = Field(description="Labels of the resource it is about.")
+    related: tuple[RelatedResource, ...] = Field(
+        default=(), description="Other resources involved, each with a role label."
+    )
+    payload: dict[str, Any] = Field(default_factory=dict, description="A JSON object.")
+    follows: UUID | None = Field(
+        default=None, description="Id of the event this one follows (for ordering)."
+    )
+    caused_by: UUID | None = Field(
+        default=None, description="Id of the event that caused this one (causation)."
+    )
+    hops: int = Field(
+        default=0,
+        ge=0,
+        le=MAX_HOPS,
+        description="Causation hops from the original event; the loop guard reads it.",
+    )
+
+    @field_validator("occurred", mode="after")
+    @classmethod
+    def _aware_utc(cls, value: datetime) -> datetime:
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(
+                "naive datetime: give a timezone-aware one, e.g. datetime.now(timezone.utc)"
+            )
+        return value.astimezone(UTC)
+
+    @field_validator("related", mode="after")
+    @classmethod
+    def _related_count(cls, value: tuple[RelatedResource, ...]) -> tuple[RelatedResource, ...]:
+        if len(value) > MAX_RELATED:
+            raise ValueError(f"{len(value)} related resources; the limit is {MAX_RELATED}")
+        return value
+
+    @field_validator("payload", mode="after")
+    @classmethod
+    def _payload_size(cls, value: dict[str, Any]) -> dict[str, Any]:
+        try:
+            size = len(to_json(value))
+        except Exception as error:  # pydantic_core raises PydanticSerializationError
+            raise ValueError(f"must be JSON-serialisable: {error}") from None
+        if size > MAX_PAYLOAD_BYTES:
+            raise ValueError(f"is {size} bytes as JSON; the limit is {MAX_PAYLOAD_BYTES}")
+        return value
+
+    @classmethod
+    def build(
+        cls,
+        event: str,
+        resource: Mapping[str, str],
+        *,
+        payload: Mapping[str, Any] | None = None,
+        related: Sequence[Mapping[str, str]] | None = None,
+        occurred: datetime | None = None,
+        id: UUID | None = None,
+        follows: UUID | None = None,
+        caused_by: UUID | None = None,
+        hops: int = 0,
+    ) -> Event:
+        """Make an event from plain values, raising ``EventError`` naming the bad field."""
+        fields: dict[str, Any] = {
+            "event": event,
+            "resource": resource,
+            "payload": dict(payload) if payload is not None else {},
+            "related": tuple(related) if related is not None else (),
+            "follows": follows,
+            "caused_by": caused_by,
+            "hops": hops,
+        }
+        if occurred is not None:
+            fields["occurred"] = occurred
+        if id is not None:
+            fields["id"] = id
+        try:
+            return cls.model_validate(fields)
+        except ValidationError as error:
+            raise _as_event_error(error) from None
+
+    def to_wire(self) -> bytes:
+        """The event as JSON bytes, checked against ``MAX_EVENT_BYTES``."""
+        data = self.model_dump_json().encode()
+        if len(data) > MAX_EVENT_BYTES:
+            raise EventTooLargeError(
+                f"event {self.event!r} is {len(data)} bytes as JSON; the limit is "
+                f"{MAX_EVENT_BYTES}: move bulky data out of the payload and labels",
+                field="event",
+                size=len(data),
+                limit=MAX_EVENT_BYTES,
+            )
+        return data
+
+    @classmethod
+    def from_wire(cls, data: bytes) -> Event:
+        """Parse an event from its JSON bytes, raising ``EventError`` if it is invalid."""
+        try:
+            return cls.model_validate_json(data)
+        except ValidationError as error:
+            raise _as_event_error(error) from None
+
+    def related_with_role(self, role: str) -> list[RelatedResource]:
+        """The related resources that play ``role`` in this event."""
+        return [r for r in self.related if r.role == role]
+
+
+def _as_event_error(error: ValidationError) -> EventError:
+    first = error.errors()[0]
+    field = ".".join(str(part) for part in first["loc"]) or "event"
+    top = str(first["loc"][0]) if first["loc"] else "event"
+    message = first["msg"].removeprefix("Value error, ")
+    if top == "payload" and "bytes as JSON" in message:
+        size = int(message.split(" bytes")[0].split()[-1])
+        return EventTooLargeError(
+            f"payload {message}", field="payload", size=size, limit=MAX_PAYLOAD_BYTES
+        )
+    more = f" (and {error.error_count() - 1} more problems)" if error.error_count() > 1 else ""
+    return EventError(f"invalid event: {field}: {message}{more}", field=field)

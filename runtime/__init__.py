@@ -1,0 +1,1 @@
+"""The runtime: the flow engine, the server processes and the workers."""

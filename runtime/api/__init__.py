@@ -1,0 +1,1 @@
+"""The HTTP API (FastAPI): queries over the store, live event streams, and commands."""

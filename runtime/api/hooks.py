@@ -1,0 +1,118 @@
+"""``POST /hooks/{slug}``: inbound webhooks, outside the bearer-token ``/api`` router (senders
+authenticate by their signature; see ``proctor.runtime.webhooks``).
+
+It is plain ASGI in front of the FastAPI app: a webhook request skips routing, dependency
+solving and the exception middlewares, which cost more than verifying and publishing it. The
+path is added to the OpenAPI document by hand (``document_hooks``).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Final
+from urllib.parse import parse_qsl
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from proctor.core.errors import WebhookRejectedError
+from proctor.runtime.webhooks import MAX_WEBHOOK_BODY_BYTES, WebhookRequest, check_body_size
+from proctor.runtime.webhooks.receiver import Reply, WebhookReceiver
+
+__all__ = ("HOOKS_PREFIX", "WebhookEndpoint", "document_hooks")
+
+HOOKS_PREFIX: Final = "/hooks/"
+_RESPONSES: Final = {
+    "202": "Verified, and the event is stored in JetStream.",
+    "400": "The body cannot become an event (the message says why).",
+    "401": "Missing or wrong signature, stale timestamp, or a replayed delivery.",
+    "404": "No such webhook.",
+    "413": f"The body is larger than {MAX_WEBHOOK_BODY_BYTES} bytes.",
+    "503": "The event broker is unavailable: retry after Retry-After seconds.",
+}
+
+
+class WebhookEndpoint:
+    """ASGI middleware: answers ``POST /hooks/{slug}`` itself, passes everything else on."""
+
+    def __init__(self, app: ASGIApp, receiver: WebhookReceiver) -> None:
+        self.app = app
+        self.receiver = receiver
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if scope["type"] != "http" or not path.startswith(HOOKS_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        slug = path[len(HOOKS_PREFIX) :]
+        if "/" in slug:
+            await _send(send, Reply(404, {"error": {"message": "not found"}}))
+        elif scope["method"] != "POST":
+            message = "webhooks are POSTed"
+            await _send(send, Reply(405, {"error": {"message": message}}, {"Allow": "POST"}))
+        else:
+            await _send(send, await self._handle(scope, receive, slug))
+
+    async def _handle(self, scope: Scope, receive: Receive, slug: str) -> Reply:
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+        try:
+            body = await _read_capped(headers, receive)
+        except WebhookRejectedError as error:
+            return await self.receiver.refuse(slug, error)
+        query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+        return await self.receiver.receive(slug, WebhookRequest.of(body, headers, query))
+
+
+async def _read_capped(headers: list[tuple[str, str]], receive: Receive) -> bytes:
+    """The body, refused (``too_large``) past the cap before reading more."""
+    declared = next((v for k, v in headers if k == "content-length"), "")
+    if declared.isdigit():
+        check_body_size(int(declared))
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        check_body_size(size)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+async def _send(send: Send, reply: Reply) -> None:
+    body = json.dumps(reply.body, separators=(",", ":")).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        *((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in reply.headers.items()),
+    ]
+    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def document_hooks(app: FastAPI) -> None:
+    """Add ``POST /hooks/{slug}`` to ``app``'s OpenAPI document."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = build()
+        schema.setdefault("paths", {})["/hooks/{slug}"] = {
+            "post": {
+                "tags": ["webhooks"],
+                "summary": "Receive a signed webhook; answers 2xx once its event is stored",
+                "operationId": "receive_webhook",
+                "security": [],
+                "parameters": [
+                    {"name": "slug", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "requestBody": {"content": {"application/json": {}, "*/*": {}}},
+                "responses": {code: {"description": text} for code, text in _RESPONSES.items()},
+            }
+        }
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,252 @@
+"""The wire schema of run state changes: what every ``proctor.flow-run.*`` and
+``proctor.task-run.*`` event carries, built in one place and parsed in one place.
+
+The flow engine and workers build these events; the recorder projects them into the store;
+triggers filter on their names and labels. Each event carries a full snapshot of the run, so a
+projection never needs an earlier event to make sense of a later one (replays are idempotent,
+and out-of-order arrival is resolved by the state timestamps).
+
+Labels of the resource (the run): ``proctor.resource.id`` = ``proctor.flow-run.<uuid>`` (or
+``proctor.task-run.<uuid>``), ``proctor.resource.name`` (the run's name),
+``proctor.state-type``, ``proctor.state-name``, ``proctor.run-count``.
+Related resources, by role: ``flow``, ``deployment``, ``work-pool``, ``tag`` (one each),
+``parent-flow-run`` (a subflow's parent), ``flow-run`` (a task run's flow run).
+Payload: ``{"run": <snapshot>, "state": <state>, "previous_state": <state or null>}``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from proctor.events.ids import uuid7
+from proctor.events.labels import ID_LABEL, NAME_LABEL, ROLE_LABEL
+from proctor.events.model import Event, utcnow
+
+__all__ = (
+    "FLOW_RUN_PREFIX",
+    "TASK_RUN_PREFIX",
+    "FlowRunSnapshot",
+    "StateChange",
+    "StateSnapshot",
+    "StateType",
+    "TaskRunSnapshot",
+    "flow_run_resource_id",
+    "parse_state_change",
+    "state_change_event",
+    "task_run_resource_id",
+)
+
+FLOW_RUN_PREFIX = "proctor.flow-run"
+TASK_RUN_PREFIX = "proctor.task-run"
+
+
+class StateType(StrEnum):
+    """The kind of a state. Its *name* refines it (``Late`` is SCHEDULED, ``Cached`` COMPLETED)."""
+
+    SCHEDULED = "SCHEDULED"
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CRASHED = "CRASHED"
+    CANCELLING = "CANCELLING"
+    CANCELLED = "CANCELLED"
+    PAUSED = "PAUSED"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in _TERMINAL
+
+
+_TERMINAL = frozenset(
+    {StateType.COMPLETED, StateType.FAILED, StateType.CRASHED, StateType.CANCELLED}
+)
+
+
+class StateSnapshot(BaseModel):
+    """A state as it travels and is stored (without the in-process result value)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    id: UUID = Field(default_factory=uuid7, description="Time-ordered id of this state.")
+    type: StateType
+    name: str = Field(description="Display name: Running, Late, AwaitingRetry, Cached, ...")
+    timestamp: datetime = Field(default_factory=utcnow, description="When the run entered it.")
+    message: str | None = Field(default=None, description="Why, e.g. the error of a failure.")
+    scheduled_time: datetime | None = Field(
+        default=None, description="For SCHEDULED states: when the run is due."
+    )
+
+
+class FlowRunSnapshot(BaseModel):
+    """What a flow-run state event says about its run."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    id: UUID
+    name: str
+    flow_name: str
+    flow_version: str | None = None
+    deployment_id: UUID | None = None
+    deployment_name: str | None = None
+    work_pool: str | None = None
+    work_queue: str | None = None
+    parameters: dict[str, Any] = Field(default_factory=dict, description="JSON-safe values.")
+    tags: tuple[str, ...] = ()
+    run_count: int = 0
+    parent_flow_run_id: UUID | None = None
+    parent_task_run_id: UUID | None = Field(
+        default=None, description="The task run in the parent that stands for this subflow."
+    )
+    retry_of: UUID | None = Field(default=None, description="The run this one re-runs.")
+    expected_start_time: datetime | None = None
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+
+
+class TaskRunSnapshot(BaseModel):
+    """What a task-run state event says about its run, including its upstream edges."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    id: UUID
+    name: str
+    task_key: str = Field(description="Identifies the task function within its flow.")
+    dynamic_key: str = Field(description="Distinguishes calls of the same task in one run.")
+    flow_run_id: UUID | None = None
+    flow_name: str | None = None
+    tags: tuple[str, ...] = ()
+    run_count: int = 0
+    task_inputs: dict[str, list[UUID]] = Field(
+        default_factory=dict,
+        description="Upstream task runs whose results fed each parameter (graph edges).",
+    )
+    wait_for: list[UUID] = Field(
+        default_factory=list, description="Upstream task runs waited on without their result."
+    )
+    cache_key: str | None = None
+    expected_start_time: datetime | None = None
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+
+    @property
+    def upstream_ids(self) -> set[UUID]:
+        """Every task run this one depends on."""
+        ids = set(self.wait_for)
+        for inputs in self.task_inputs.values():
+            ids.update(inputs)
+        return ids
+
+
+class StateChange(BaseModel):
+    """A parsed state-change event."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["flow-run", "task-run"]
+    run: FlowRunSnapshot | TaskRunSnapshot
+    state: StateSnapshot
+    previous_state: StateSnapshot | None
+    event_id: UUID
+    occurred: datetime
+
+
+def flow_run_resource_id(run_id: UUID) -> str:
+    return f"{FLOW_RUN_PREFIX}.{run_id}"
+
+
+def task_run_resource_id(run_id: UUID) -> str:
+    return f"{TASK_RUN_PREFIX}.{run_id}"
+
+
+def _related(role: str, resource_id: str, name: str | None = None) -> dict[str, str]:
+    labels = {ID_LABEL: resource_id, ROLE_LABEL: role}
+    if name is not None:
+        labels[NAME_LABEL] = name
+    return labels
+
+
+def _related_of(run: FlowRunSnapshot | TaskRunSnapshot) -> list[dict[str, str]]:
+    related: list[dict[str, str]] = []
+    if run.flow_name is not None:
+        related.append(_related("flow", f"proctor.flow.{run.flow_name}", run.flow_name))
+    if isinstance(run, FlowRunSnapshot):
+        if run.deployment_id is not None:
+            deployment_id = f"proctor.deployment.{run.deployment_id}"
+            related.append(_related("deployment", deployment_id, run.deployment_name))
+        if run.work_pool is not None:
+            related.append(
+                _related("work-pool", f"proctor.work-pool.{run.work_pool}", run.work_pool)
+            )
+        if run.parent_flow_run_id is not None:
+            related.append(
+                _related("parent-flow-run", flow_run_resource_id(run.parent_flow_run_id))
+            )
+    elif run.flow_run_id is not None:
+        related.append(_related("flow-run", flow_run_resource_id(run.flow_run_id)))
+    related.extend(_related("tag", f"proctor.tag.{tag}", tag) for tag in run.tags)
+    return related
+
+
+def state_change_event(
+    run: FlowRunSnapshot | TaskRunSnapshot,
+    state: StateSnapshot,
+    previous_state: StateSnapshot | None,
+    *,
+    follows: UUID | None = None,
+) -> Event:
+    """The event for ``run`` entering ``state`` (``proctor.flow-run.<state name>``...)."""
+    flow_run = isinstance(run, FlowRunSnapshot)
+    prefix = FLOW_RUN_PREFIX if flow_run else TASK_RUN_PREFIX
+    resource = {
+        ID_LABEL: f"{prefix}.{run.id}",
+        NAME_LABEL: run.name,
+        "proctor.state-type": state.type.value,
+        "proctor.state-name": state.name,
+        "proctor.run-count": str(run.run_count),
+    }
+    payload = {
+        "run": run.model_dump(mode="json"),
+        "state": state.model_dump(mode="json"),
+        "previous_state": previous_state.model_dump(mode="json") if previous_state else None,
+    }
+    return Event.build(
+        f"{prefix}.{state.name}",
+        resource,
+        payload=payload,
+        related=_related_of(run),
+        occurred=state.timestamp,
+        follows=follows,
+    )
+
+
+def parse_state_change(event: Event) -> StateChange | None:
+    """The state change an event carries; ``None`` if it is not a run state event.
+
+    Raises ``ValueError`` for an event that claims to be one but whose payload is malformed
+    (the recorder dead-letters those).
+    """
+    if event.event.startswith(FLOW_RUN_PREFIX + "."):
+        kind: Literal["flow-run", "task-run"] = "flow-run"
+        run_model: type[FlowRunSnapshot] | type[TaskRunSnapshot] = FlowRunSnapshot
+    elif event.event.startswith(TASK_RUN_PREFIX + "."):
+        kind, run_model = "task-run", TaskRunSnapshot
+    else:
+        return None
+    try:
+        previous = event.payload.get("previous_state")
+        return StateChange(
+            kind=kind,
+            run=run_model.model_validate(event.payload["run"]),
+            state=StateSnapshot.model_validate(event.payload["state"]),
+            previous_state=StateSnapshot.model_validate(previous) if previous else None,
+            event_id=event.id,
+            occurred=event.occurred,
+        )
+    except (KeyError, ValidationError) as error:
+        raise ValueError(f"malformed state event {event.event!r} ({event.id}): {error}") from None

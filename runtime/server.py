@@ -1,0 +1,184 @@
+"""``proctor server start``: one process running the broker and every Proctor service.
+
+Start order: NATS (embedded unless ``PROCTOR_NATS_URL``) → streams → store (migrated) →
+recorders → services (runtime/services.py) → API. Stop order is the reverse, so nothing is
+left half-written: the API stops taking requests first, the recorders finish their batch last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from collections.abc import Awaitable, Sequence
+from datetime import timedelta
+from pathlib import Path
+
+from proctor.core.discovery import ServerInfo, remove_discovery, write_discovery
+from proctor.core.settings import ProctorSettings, mask_url
+from proctor.events.bus.base import EventStreamConfig
+from proctor.events.bus.jetstream import JetStreamEventBus, ensure_logs_stream
+from proctor.events.naming import Naming
+from proctor.events.nats_server import EmbeddedNats
+from proctor.runtime.api.app import ApiServices, create_app
+from proctor.runtime.api.auth import check_bind_allowed
+from proctor.runtime.api.serve import ApiServer
+from proctor.runtime.api.tokens import StoreTokens
+from proctor.runtime.recorder import Recorder
+from proctor.runtime.services import Service, ServiceContext, ServiceFactory, default_services
+from proctor.runtime.store import Store
+from proctor.runtime.webhooks.replay_kv import JetStreamReplayGuard
+
+__all__ = ("LocalServer",)
+
+log = logging.getLogger(__name__)
+
+
+class LocalServer:
+    """Everything ``proctor server start`` runs, in one process."""
+
+    def __init__(
+        self,
+        settings: ProctorSettings,
+        *,
+        host: str | None = None,
+        port: int | None = None,
+        nats_port: int | None = None,
+        stream: EventStreamConfig | None = None,
+        services: Sequence[ServiceFactory] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.host = host if host is not None else settings.api_host
+        self.port = port if port is not None else settings.api_port
+        self.nats_port = nats_port
+        self.stream = stream or EventStreamConfig(
+            max_age=timedelta(days=settings.stream_max_age_days),
+            replicas=settings.stream_replicas,
+        )
+        self.naming = Naming(settings.namespace)
+        self._factories = list(default_services() if services is None else services)
+        self.embedded: EmbeddedNats | None = None
+        self.bus: JetStreamEventBus | None = None
+        self.store: Store | None = None
+        self.recorders: list[Recorder] = []
+        self.services: list[Service] = []
+        self.api: ApiServer | None = None
+        self.nats_url = ""
+
+    @property
+    def api_url(self) -> str:
+        assert self.api is not None, "the server is not started"
+        return self.api.url
+
+    async def start(self) -> None:
+        """Start everything; on any failure, stop what was started and re-raise."""
+        check_bind_allowed(self.settings, self.host)
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
+        url = self.settings.nats_url
+        if url is None:
+            self.embedded = EmbeddedNats(Path(self.settings.home) / "nats", port=self.nats_port)
+            url = await asyncio.to_thread(self.embedded.start)
+        self.nats_url = url
+        self.bus = await JetStreamEventBus.connect(url, naming=self.naming, stream=self.stream)
+        await ensure_logs_stream(self.bus.js, self.naming, self.stream)
+        self.store = await Store.from_settings(self.settings)
+        self.recorders = [
+            await Recorder.open(self.bus, self.store),
+            await Recorder.open_logs(self.bus, self.store),
+        ]
+        for recorder in self.recorders:
+            await recorder.start()
+        context = ServiceContext(self.settings, self.bus, self.store)
+        for factory in self._factories:
+            service = await factory(context)
+            await service.start()
+            self.services.append(service)
+        bus = self.bus
+        guard = await JetStreamReplayGuard.open(
+            bus.nc, bus.js, self.naming, replicas=self.stream.replicas
+        )
+        api = ApiServices(
+            settings=self.settings,
+            bus=bus,
+            store=self.store,
+            tokens=StoreTokens(self.store),
+            readiness={"nats": self._nats_ready, "store": self._store_ready},
+            replay_guard=guard,
+            broker_connected=lambda: bus.nc.is_connected,
+        )
+        self.api = ApiServer(create_app(api), self.host, self.port)
+        await self.api.start()
+        write_discovery(
+            self.settings.home,
+            ServerInfo(
+                pid=os.getpid(),
+                nats_url=url,
+                namespace=self.settings.namespace,
+                api_url=self.api.url,
+            ),
+        )
+        log.info("NATS at %s, API at %s", mask_url(url), self.api.url)
+
+    async def _nats_ready(self) -> bool:
+        return self.bus is not None and self.bus.nc.is_connected
+
+    async def _store_ready(self) -> bool:
+        if self.store is None:
+            return False
+        try:
+            await self.store.ping()
+        except Exception:
+            return False
+        return True
+
+    async def stop(self) -> None:
+        """Stop in reverse order; safe to call twice and after a failed start."""
+        remove_discovery(self.settings.home, os.getpid())
+        if self.api is not None:
+            await self.api.stop()
+            self.api = None
+        for service in reversed(self.services):
+            await _quietly(service.stop(), f"service {service.name}")
+        self.services = []
+        for recorder in self.recorders:
+            await _quietly(recorder.stop(), "recorder")
+        self.recorders = []
+        if self.store is not None:
+            await self.store.close()
+            self.store = None
+        if self.bus is not None:
+            await self.bus.close()
+            self.bus = None
+        if self.embedded is not None:
+            await asyncio.to_thread(self.embedded.stop)
+            self.embedded = None
+
+    async def serve_until_stopped(self, stop: asyncio.Event | None = None) -> None:
+        """Run until SIGINT/SIGTERM (or ``stop`` is set), then shut down cleanly."""
+        stop = stop or asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        try:
+            await stop.wait()
+        finally:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signum)
+            await self.stop()
+
+
+async def _quietly(stopping: Awaitable[None], what: str) -> None:
+    """Await a stop, logging (not raising) its failure so the rest still stops."""
+    with contextlib.suppress(asyncio.CancelledError):
+        try:
+            await stopping
+        except Exception:
+            log.exception("stopping %s failed", what)

@@ -1,0 +1,124 @@
+"""Opening the database: SQLite under ``PROCTOR_HOME`` by default, PostgreSQL by URL.
+
+SQLite runs in WAL mode (readers never wait for the writer) and every write transaction
+begins ``IMMEDIATE``: it takes the write lock up front and waits for it (busy timeout), where
+a deferred transaction that reads then writes fails at once with "database is locked".
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import StaticPool
+
+from proctor.core.errors import ConfigurationError
+from proctor.core.settings import ProctorSettings, mask_url
+
+__all__ = ("SQLITE_FILE_NAME", "Database", "database_url", "open_database")
+
+SQLITE_FILE_NAME = "proctor.db"
+_BUSY_TIMEOUT_S = 30.0
+_WRITE = "proctor_write"
+_SCHEMA = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
+
+
+@dataclass(frozen=True, slots=True)
+class Database:
+    """An open database: ``reader`` for queries, ``writer`` for write transactions."""
+
+    reader: AsyncEngine
+    writer: AsyncEngine
+    schema: str | None = None
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.reader.dialect.name
+
+    async def dispose(self) -> None:
+        """Close every pooled connection."""
+        await self.reader.dispose()
+
+
+def database_url(settings: ProctorSettings) -> str:
+    """``PROCTOR_DATABASE_URL``, or the SQLite file under ``PROCTOR_HOME``."""
+    if settings.database_url is not None:
+        return settings.database_url.get_secret_value()
+    return f"sqlite+aiosqlite:///{Path(settings.home) / SQLITE_FILE_NAME}"
+
+
+def _async_url(url: str) -> URL:
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigurationError(
+            f"database URL {mask_url(url)!r} is not a URL: give sqlite:///path/to/file.db or "
+            "postgresql://user@host:5432/db",
+            setting="PROCTOR_DATABASE_URL",
+        ) from None
+    backend = parsed.get_backend_name()
+    if backend not in _DRIVERS:
+        raise ConfigurationError(
+            f"database URL {mask_url(url)!r}: the store runs on SQLite or PostgreSQL, not "
+            f"{backend!r}",
+            setting="PROCTOR_DATABASE_URL",
+        )
+    return parsed.set(drivername=_DRIVERS[backend])
+
+
+def _tune_sqlite(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves, below
+        cursor = dbapi_connection.cursor()
+        for pragma in (
+            f"busy_timeout={int(_BUSY_TIMEOUT_S * 1000)}",  # first: the next one may wait
+            "journal_mode=WAL",
+            "synchronous=NORMAL",
+            "foreign_keys=OFF",
+        ):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        write = connection.get_execution_options().get(_WRITE, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def open_database(url: str, *, schema: str | None = None, echo: bool = False) -> Database:
+    """Engines for ``url`` (``sqlite://``/``postgresql://`` get their async driver).
+
+    ``schema`` (PostgreSQL only) puts every table in that schema, created by ``migrate``.
+    """
+    parsed = _async_url(url)
+    options: dict[str, Any] = {"echo": echo}
+    if parsed.get_backend_name() == "sqlite":
+        if schema is not None:
+            raise ConfigurationError("a schema is for PostgreSQL only", setting="schema")
+        database = parsed.database or ""
+        if database in ("", ":memory:"):
+            options["poolclass"] = StaticPool  # one connection, or each sees its own database
+        else:
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        options["connect_args"] = {"timeout": _BUSY_TIMEOUT_S}
+        engine = create_async_engine(parsed, **options)
+        _tune_sqlite(engine)
+    else:
+        if schema is not None and not _SCHEMA.match(schema):
+            raise ConfigurationError(
+                f"schema {schema!r} must be lowercase letters, digits and '_'", setting="schema"
+            )
+        options["pool_pre_ping"] = True
+        if schema is not None:
+            options["connect_args"] = {"server_settings": {"search_path": schema}}
+        engine = create_async_engine(parsed, **options)
+    return Database(reader=engine, writer=engine.execution_options(**{_WRITE: True}), schema=schema)

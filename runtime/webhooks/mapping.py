@@ -1,0 +1,212 @@
+"""Request → event: the default mapping, and the webhook's Jinja template when it has one.
+
+Default event: name ``webhook.<slug>``; resource ``proctor.webhook.<slug>`` (with the
+delivery id as ``proctor.webhook.delivery-id``); payload = the JSON object body (a JSON
+value that is not an object goes under ``body``; a form body becomes an object of fields,
+a repeated field a list), plus the kept headers under ``headers``. A template that names
+another resource gets the webhook as a related resource (role ``webhook``), so the webhook's
+deliveries stay findable.
+
+Template context: ``body`` (parsed JSON or form, ``None`` for other content types),
+``text`` (the body as text), ``headers`` (lower-case, without credentials), ``query``,
+``webhook`` (``slug``, ``preset``), ``delivery_id``, ``received`` (ISO time).
+A body that cannot be parsed or mapped is a ``bad_body`` rejection (HTTP 400) whose
+message says why.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final
+from urllib.parse import parse_qs
+
+from proctor.core.errors import EventError, EventTooLargeError, TemplateError
+from proctor.events.labels import ID_LABEL, NAME_LABEL, ROLE_LABEL
+from proctor.events.model import Event
+from proctor.runtime.webhooks.model import Webhook
+from proctor.runtime.webhooks.reasons import RejectReason, reject
+
+__all__ = (
+    "DELIVERY_ID_LABEL",
+    "WebhookRequest",
+    "build_event",
+    "parse_body",
+    "template_context",
+    "webhook_resource_id",
+)
+
+DELIVERY_ID_LABEL: Final = "proctor.webhook.delivery-id"
+_CREDENTIAL_HEADERS: Final = frozenset({"authorization", "cookie", "proxy-authorization"})
+_MAX_FORM_FIELDS: Final = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookRequest:
+    """What the server hands over: the raw body bytes, lower-case headers, query parameters."""
+
+    body: bytes
+    headers: Mapping[str, str]
+    query: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(
+        cls,
+        body: bytes,
+        headers: Mapping[str, str] | Iterable[tuple[str, str]],
+        query: Mapping[str, str] | None = None,
+    ) -> WebhookRequest:
+        """Build one from any header container, lower-casing the names."""
+        pairs = headers.items() if isinstance(headers, Mapping) else headers
+        return cls(body, {key.lower(): value for key, value in pairs}, dict(query or {}))
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def webhook_resource_id(slug: str) -> str:
+    """The resource id of a webhook's events."""
+    return f"proctor.webhook.{slug}"
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _json(body: bytes) -> Any:
+    try:
+        return json.loads(body.decode("utf-8"), parse_constant=_no_constants)
+    except UnicodeDecodeError:
+        raise reject(RejectReason.BAD_BODY, "the JSON body is not valid UTF-8") from None
+    except RecursionError:
+        raise reject(RejectReason.BAD_BODY, "the JSON body is nested too deeply") from None
+    except ValueError as error:
+        raise reject(RejectReason.BAD_BODY, f"the body is not valid JSON: {error}") from None
+
+
+def _form(body: bytes) -> dict[str, Any]:
+    try:
+        fields = parse_qs(
+            body.decode("utf-8"), keep_blank_values=True, max_num_fields=_MAX_FORM_FIELDS
+        )
+    except (UnicodeDecodeError, ValueError) as error:
+        raise reject(RejectReason.BAD_BODY, f"the form body cannot be parsed: {error}") from None
+    return {key: values[0] if len(values) == 1 else values for key, values in fields.items()}
+
+
+def parse_body(request: WebhookRequest, *, required: bool = True) -> Any:
+    """The body as JSON (``application/json``, ``*+json``, or no content type) or a form
+    (``application/x-www-form-urlencoded``); ``None`` if empty. Another content type is a
+    ``bad_body`` rejection when ``required``, else ``None``."""
+    kind = request.content_type
+    if not request.body.strip():
+        return None
+    if kind in ("", "application/json", "text/json") or kind.endswith("+json"):
+        return _json(request.body)
+    if kind == "application/x-www-form-urlencoded":
+        return _form(request.body)
+    if required:
+        raise reject(
+            RejectReason.BAD_BODY,
+            f"content type {kind[:80]!r} is neither JSON nor a form; send JSON, or give the "
+            "webhook an event_template that reads 'text'",
+        )
+    return None
+
+
+def _visible_headers(webhook: Webhook, request: WebhookRequest) -> dict[str, str]:
+    hidden = _CREDENTIAL_HEADERS | {webhook.secret_header}
+    return {key: value for key, value in request.headers.items() if key not in hidden}
+
+
+def template_context(
+    webhook: Webhook, request: WebhookRequest, *, now: datetime, delivery_id: str | None
+) -> dict[str, Any]:
+    """What an ``event_template`` sees."""
+    return {
+        "body": parse_body(request, required=False),
+        "text": request.body.decode("utf-8", "replace"),
+        "headers": _visible_headers(webhook, request),
+        "query": dict(request.query),
+        "webhook": {"slug": webhook.slug, "preset": webhook.preset.value},
+        "delivery_id": delivery_id,
+        "received": now.isoformat(),
+    }
+
+
+def _default_payload(webhook: Webhook, request: WebhookRequest) -> dict[str, Any]:
+    body = parse_body(request)
+    payload: dict[str, Any] = {}
+    if isinstance(body, dict):
+        payload = body
+    elif body is not None:
+        payload = {"body": body}
+    kept = {name: request.headers[name] for name in webhook.kept_headers if name in request.headers}
+    if kept:
+        if "headers" in payload:
+            raise reject(
+                RejectReason.BAD_BODY,
+                "the body has a top-level 'headers' field, where the kept headers go; give "
+                "the webhook an event_template, or keep no headers",
+            )
+        payload = {**payload, "headers": kept}
+    return payload
+
+
+def _expect(value: Any, kind: type, key: str, what: str) -> Any:
+    if not isinstance(value, kind):
+        raise reject(
+            RejectReason.BAD_BODY,
+            f"event_template.{key} rendered to {type(value).__name__}, not {what}",
+        )
+    return value
+
+
+def _labels(value: Any, key: str) -> dict[str, Any]:
+    labels = _expect(value, dict, key, "an object of labels")
+    # Native rendering may give numbers ("{{ body.repository.id }}"); labels are strings.
+    return {k: str(v) if isinstance(v, int | float) else v for k, v in labels.items()}
+
+
+def build_event(
+    webhook: Webhook, request: WebhookRequest, *, now: datetime, delivery_id: str | None
+) -> Event:
+    """The event for a verified request; a ``bad_body`` or ``too_large`` rejection if the
+    body (or what the template makes of it) cannot be an event."""
+    resource = {ID_LABEL: webhook_resource_id(webhook.slug), NAME_LABEL: webhook.slug}
+    if delivery_id is not None:
+        resource[DELIVERY_ID_LABEL] = delivery_id
+    spec: dict[str, Any] = {"event": webhook.event_name, "resource": resource, "related": []}
+    if webhook.template is not None:
+        context = template_context(webhook, request, now=now, delivery_id=delivery_id)
+        try:
+            spec.update(webhook.template.render(context))
+        except TemplateError as error:
+            raise reject(
+                RejectReason.BAD_BODY, f"the event template cannot handle this request: {error}"
+            ) from None
+    if "payload" not in spec:
+        spec["payload"] = _default_payload(webhook, request)
+    labels = _labels(spec["resource"], "resource")
+    related = [
+        _labels(item, "related[]") for item in _expect(spec["related"], list, "related", "a list")
+    ]
+    if labels.get(ID_LABEL) != resource[ID_LABEL]:
+        related.append({**resource, ROLE_LABEL: "webhook"})
+    try:
+        return Event.build(
+            _expect(spec["event"], str, "event", "a string"),
+            labels,
+            payload=_expect(spec["payload"], dict, "payload", "a JSON object"),
+            related=related,
+            occurred=now,
+        )
+    except EventTooLargeError as error:
+        raise reject(RejectReason.TOO_LARGE, f"the event would be too large: {error}") from None
+    except EventError as error:
+        raise reject(
+            RejectReason.BAD_BODY, f"the request does not make a valid event: {error}"
+        ) from None

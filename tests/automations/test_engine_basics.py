@@ -1,0 +1,69 @@
+"""The engine end to end on both buses: an event fires an automation, its actions run once
+with their idempotency keys, and every step is reported as an event."""
+
+from __future__ import annotations
+
+from proctor.automations import Automation, RunDeployment
+from proctor.automations.engine import ACTION_EXECUTED, TRIGGERED
+from proctor.events.labels import ID_LABEL
+from proctor.events.model import Event
+from proctor.triggers import on_event
+from tests.automations.conftest import Harness
+
+
+async def test_an_event_runs_a_deployment_with_templated_native_parameters(
+    harness: Harness,
+) -> None:
+    deployment = harness.runs.add_deployment("etl", "nightly")
+    harness.automations.put(
+        Automation(
+            name="rebuild on push",
+            trigger=on_event("github.push", where="$.payload.ref == 'refs/heads/main'"),
+            actions=[
+                RunDeployment(
+                    deployment="etl/nightly",
+                    parameters={"sha": "{{ event.payload.sha }}", "n": "{{ event.payload.n }}"},
+                )
+            ],
+        )
+    )
+    await harness.engine()
+    other = Event.build("github.push", {ID_LABEL: "repo.1"}, payload={"ref": "refs/heads/dev"})
+    push = Event.build(
+        "github.push",
+        {ID_LABEL: "repo.1"},
+        payload={"ref": "refs/heads/main", "sha": "0000", "n": 3},
+    )
+    await harness.bus.publish(other)
+    await harness.bus.publish(push)
+
+    triggered = await harness.report(TRIGGERED)
+    executed = await harness.report(ACTION_EXECUTED)
+    request = harness.runs.requests[0]
+    assert request.deployment == "etl/nightly"
+    assert request.parameters == {"sha": "0000", "n": 3}
+    assert triggered.payload["event"]["id"] == str(push.id)
+    assert triggered.caused_by == push.id
+    assert triggered.hops == 1
+    assert executed.payload["detail"]["flow_run_id"] == str(request.run_id)
+    assert executed.caused_by == triggered.id
+    await harness.no_report(TRIGGERED)
+    assert len(harness.runs.requests) == 1
+    assert str(deployment.id) != request.deployment
+
+
+async def test_an_automation_applied_just_before_an_event_sees_it(harness: Harness) -> None:
+    harness.runs.add_deployment("etl", "nightly")
+    await harness.engine(reload_on=("proctor.automation.created",))
+    harness.automations.put(
+        Automation(
+            name="new",
+            trigger=on_event("github.push"),
+            actions=[RunDeployment(deployment="etl/nightly")],
+        )
+    )
+    created = Event.build("proctor.automation.created", {ID_LABEL: "proctor.automation.new"})
+    await harness.bus.publish(created)  # what the API publishes once the automation is stored
+    await harness.bus.publish(Event.build("github.push", {ID_LABEL: "repo.1"}))
+    await harness.report(TRIGGERED)
+    await harness.report(ACTION_EXECUTED)

@@ -1,0 +1,63 @@
+"""Opening the store: where it lives, which URLs it takes, and what it says when it can't."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from proctor.core.errors import ConfigurationError, StoreUnavailableError
+from proctor.core.settings import ProctorSettings
+from proctor.runtime.store import Store
+from proctor.runtime.store.engine import SQLITE_FILE_NAME, open_database
+
+
+async def test_the_default_store_is_sqlite_in_wal_mode_under_proctor_home(
+    isolated_environment: Path,
+) -> None:
+    store = await Store.from_settings(ProctorSettings())
+    try:
+        assert (isolated_environment / SQLITE_FILE_NAME).exists()
+        async with store.db.reader.connect() as connection:
+            mode = (await connection.execute(text("PRAGMA journal_mode"))).scalar_one()
+        assert mode == "wal"
+        await store.ping()
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize(
+    ("url", "driver"),
+    [
+        ("sqlite:///x.db", "sqlite+aiosqlite"),
+        ("sqlite+aiosqlite:///x.db", "sqlite+aiosqlite"),
+        ("postgresql://u@h/db", "postgresql+asyncpg"),
+        ("postgresql+psycopg://u@h/db", "postgresql+asyncpg"),
+    ],
+)
+def test_urls_get_the_async_driver(url: str, driver: str, tmp_path: Path) -> None:
+    if url.startswith("sqlite"):
+        url = url.replace("x.db", str(tmp_path / "x.db"))
+    assert open_database(url).reader.url.drivername == driver
+
+
+@pytest.mark.parametrize(
+    ("url", "schema", "setting"),
+    [
+        ("mysql://u@h/db", None, "PROCTOR_DATABASE_URL"),
+        ("not a url", None, "PROCTOR_DATABASE_URL"),
+        ("postgresql://u@h/db", "Robert'); DROP", "schema"),
+        ("sqlite:///x.db", "s", "schema"),
+    ],
+)
+def test_bad_urls_and_schemas_name_the_setting(url: str, schema: str | None, setting: str) -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        open_database(url, schema=schema)
+    assert raised.value.setting == setting
+
+
+async def test_an_unreachable_database_is_reported_without_its_password() -> None:
+    with pytest.raises(StoreUnavailableError) as raised:
+        await Store.open("postgresql://postgres:s3cret-pw@127.0.0.1:1/test")
+    assert "s3cret-pw" not in str(raised.value)

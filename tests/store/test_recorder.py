@@ -1,0 +1,238 @@
+"""The recorder on a real JetStream stream, into SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from proctor.core.errors import StoreUnavailableError
+from proctor.events.bus import EventBus, JetStreamEventBus
+from proctor.events.bus.consumer import ConsumerOptions
+from proctor.events.bus.jetstream import ensure_logs_stream
+from proctor.events.model import Event
+from proctor.runtime.engine.log_shipping import JetStreamLogSink
+from proctor.runtime.engine.logs import RunLog
+from proctor.runtime.recorder import DEAD_LETTERED, Recorder, RecorderOptions
+from proctor.runtime.run_events import FlowRunSnapshot, StateType
+from proctor.runtime.store import EventFilter, Projection, Store, TaskRunFilter
+from proctor.runtime.store.columns import metadata
+from tests.conftest import TEST_STREAM
+from tests.store.factory import T0, FlowWithTasks, lifecycle_events
+
+QUICK = RecorderOptions(
+    fetch_timeout_s=0.5,
+    retry_delay_s=0.05,
+    consumer=ConsumerOptions(ack_wait=timedelta(seconds=5), max_deliver=3),
+)
+
+
+@pytest.fixture
+async def recorder(jetstream_bus: JetStreamEventBus, store: Store) -> AsyncIterator[Recorder]:
+    started = await Recorder.open(jetstream_bus, store, options=QUICK)
+    await started.start()
+    yield started
+    await started.stop()
+
+
+async def publish(bus: EventBus, events: list[Event]) -> int:
+    """Publish ``events``; the stream sequence of the last one."""
+    return max(r.sequence for r in await bus.publish_many(events))
+
+
+async def dump(store: Store) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, sorted: to compare a store before and after a replay."""
+    tables: dict[str, list[tuple[Any, ...]]] = {}
+    async with store.db.reader.connect() as connection:
+        for table in metadata.sorted_tables:
+            rows = (await connection.execute(select(table))).all()
+            tables[table.name] = sorted((tuple(row) for row in rows), key=repr)
+    return tables
+
+
+async def test_a_flow_of_1000_tasks_is_queryable_once_the_recorder_caught_up(
+    jetstream_bus: JetStreamEventBus, recorder: Recorder, store: Store
+) -> None:
+    flow = FlowWithTasks(tasks=1000)
+    events = flow.events()
+    published = time.perf_counter()
+    last = await publish(jetstream_bus, events)
+    await recorder.wait_recorded(last, timeout_s=60)
+    lag_s = time.perf_counter() - published
+    where = TaskRunFilter(flow_run_ids=[flow.flow_run.id], state_types=[StateType.COMPLETED])
+    assert await store.runs.count_task_runs(where) == 1000
+    graph = await store.runs.task_graph(flow.flow_run.id)
+    assert len(graph.nodes) == 1000
+    assert len(graph.edges) == flow.edges
+    run = await store.runs.flow_run(flow.flow_run.id)
+    assert run is not None
+    assert run.state.type == StateType.COMPLETED
+    assert recorder.stats.dead_letters == 0
+    assert lag_s < 20, f"recording {len(events)} events took {lag_s:.1f} s"  # target: 1 s
+
+
+async def test_replaying_the_whole_stream_changes_no_row(
+    jetstream_bus: JetStreamEventBus, recorder: Recorder, store: Store
+) -> None:
+    flows = [FlowWithTasks(tasks=50, tags=("prod",)) for _ in range(3)]
+    poison = await jetstream_bus.js.publish(jetstream_bus.naming.event_subject("x.y"), b"{")
+    last = await publish(jetstream_bus, [e for f in flows for e in f.events()])
+    await recorder.wait_recorded(last, timeout_s=30)
+    before = await dump(store)
+    assert len(before["task_run"]) == 150
+    assert len(before["dead_letter"]) == 1
+    replay = await Recorder.open(jetstream_bus, store, purpose="replay", options=QUICK)
+    await replay.start()
+    await replay.wait_recorded(last, timeout_s=30)
+    await replay.stop()
+    assert poison.seq < last
+    assert replay.stats.messages >= last - 1
+    assert await dump(store) == before
+
+
+async def test_states_out_of_order_leave_the_latest_current(
+    jetstream_bus: JetStreamEventBus, recorder: Recorder, store: Store
+) -> None:
+    run = FlowRunSnapshot(id=uuid.uuid4(), name="late", flow_name="etl")
+    pending, running, completed = lifecycle_events(run, T0)
+    for event in (completed, pending, running):  # one at a time: separate batches
+        await recorder.wait_recorded((await jetstream_bus.publish(event)).sequence)
+    current = await store.runs.flow_run(run.id)
+    assert current is not None
+    assert current.state.name == "Completed"
+    assert [s.name for s in await store.runs.states(run.id)] == ["Pending", "Running", "Completed"]
+
+
+async def test_poison_is_dead_lettered_reported_and_the_next_events_recorded(
+    jetstream_bus: JetStreamEventBus, recorder: Recorder, store: Store
+) -> None:
+    subject = jetstream_bus.naming.event_subject("proctor.flow-run.Running")
+    undecodable = await jetstream_bus.js.publish(subject, b"\x00\xff not an event")
+    malformed = Event.build(
+        "proctor.flow-run.Running", {"proctor.resource.id": "proctor.flow-run.x"}, payload={}
+    )
+    run = FlowRunSnapshot(id=uuid.uuid4(), name="after", flow_name="etl")
+    last = await publish(jetstream_bus, [malformed, *lifecycle_events(run, T0)])
+    await recorder.wait_recorded(last, timeout_s=30)
+    letters = (await store.dead_letters.list()).items
+    assert {(d.reason, d.stream_sequence) for d in letters} == {
+        ("undecodable", undecodable.seq),
+        ("malformed-state", last - 3),
+    }
+    current = await store.runs.flow_run(run.id)
+    assert current is not None
+    assert current.state.name == "Completed"
+    reports = await jetstream_bus.stats()
+    await recorder.wait_recorded(reports.last_sequence, timeout_s=30)
+    reported = await store.events.query(EventFilter(names=[DEAD_LETTERED]))
+    assert {e.payload["stream_sequence"] for e in reported.items} == {undecodable.seq, last - 3}
+
+
+class RefusingStore(Store):
+    """A store whose database refuses any batch holding one event, and is away twice."""
+
+    refused: uuid.UUID | None = None
+    outages = 0
+
+    async def record(self, projection: Projection) -> list[uuid.UUID]:
+        if self.outages > 0:
+            self.outages -= 1
+            raise StoreUnavailableError("the store's database is unavailable: test outage")
+        if self.refused in projection.events:
+            raise IntegrityError("INSERT ...", {}, Exception("refused by the test"))
+        return await super().record(projection)
+
+
+async def test_a_message_the_database_refuses_is_isolated_and_dead_lettered(
+    jetstream_bus: JetStreamEventBus, store: Store
+) -> None:
+    refusing = RefusingStore(store.db)
+    flow = FlowWithTasks(tasks=10)
+    events = flow.events()
+    refusing.refused = events[7].id
+    refusing.outages = 2
+    recorder = await Recorder.open(jetstream_bus, refusing, options=QUICK)
+    await recorder.start()
+    last = await publish(jetstream_bus, events)
+    await recorder.wait_recorded(last, timeout_s=30)
+    await recorder.stop()
+    [letter] = (await store.dead_letters.list()).items
+    assert letter.reason == "unprojectable"
+    assert letter.data == events[7].to_wire()
+    assert await store.events.get(events[7].id) is None
+    # (the recorder's own dead-lettered report may or may not be recorded yet: ignore it)
+    stored = {event.id for event in (await store.events.query(limit=1000)).items}
+    assert stored & {e.id for e in events} == {e.id for e in events} - {events[7].id}
+
+
+async def test_a_restarted_recorder_resumes_where_it_stopped(
+    jetstream_bus: JetStreamEventBus, store: Store
+) -> None:
+    first, second = FlowWithTasks(tasks=20), FlowWithTasks(tasks=20)
+    recorder = await Recorder.open(jetstream_bus, store, options=QUICK)
+    await recorder.start()
+    await recorder.wait_recorded(await publish(jetstream_bus, first.events()), timeout_s=30)
+    await recorder.stop()
+    last = await publish(jetstream_bus, second.events())
+    restarted = await Recorder.open(jetstream_bus, store, options=QUICK)
+    await restarted.start()
+    await restarted.wait_recorded(last, timeout_s=30)
+    await restarted.stop()
+    assert restarted.stats.messages == len(second.events())
+    assert await store.runs.count_task_runs() == 40
+
+
+async def test_the_recorder_works_on_the_in_memory_bus_too(bus: EventBus, store: Store) -> None:
+    recorder = await Recorder.open(bus, store, options=QUICK)
+    await recorder.start()
+    flow = FlowWithTasks(tasks=10)
+    await recorder.wait_recorded(await publish(bus, flow.events()), timeout_s=30)
+    await recorder.stop()
+    assert len((await store.runs.task_graph(flow.flow_run.id)).edges) == flow.edges
+
+
+@pytest.fixture
+async def logs_stream(jetstream_bus: JetStreamEventBus) -> AsyncIterator[str]:
+    """The run logs stream of this test's namespace."""
+    await ensure_logs_stream(jetstream_bus.js, jetstream_bus.naming, TEST_STREAM)
+    yield jetstream_bus.naming.logs_stream
+    await jetstream_bus.js.delete_stream(jetstream_bus.naming.logs_stream)
+
+
+async def test_run_logs_are_recorded_from_their_stream(
+    jetstream_bus: JetStreamEventBus, logs_stream: str, store: Store
+) -> None:
+    run_id, task_id = uuid.uuid4(), uuid.uuid4()
+    lines = [
+        RunLog(
+            flow_run_id=run_id,
+            task_run_id=task_id if i == 2 else None,
+            name="proctor.flow_runs",
+            level=20,
+            message=f"line {i}",
+            timestamp=T0 + timedelta(seconds=i),
+        )
+        for i in range(3)
+    ]
+    await JetStreamLogSink(jetstream_bus).publish(lines[:2])
+    subject = f"{jetstream_bus.naming.logs_prefix}.{run_id}"
+    poison = await jetstream_bus.js.publish(subject, b"not a log line", stream=logs_stream)
+    await JetStreamLogSink(jetstream_bus).publish(lines[2:])
+    recorder = await Recorder.open_logs(jetstream_bus, store, options=QUICK)
+    await recorder.start()
+    await recorder.wait_recorded(poison.seq + 1, timeout_s=30)
+    await recorder.stop()
+    stored = (await store.logs.query(run_id)).items
+    assert [(line.message, line.logger, line.task_run_id) for line in stored] == [
+        ("line 0", "proctor.flow_runs", None),
+        ("line 1", "proctor.flow_runs", None),
+        ("line 2", "proctor.flow_runs", task_id),
+    ]
+    [letter] = (await store.dead_letters.list()).items
+    assert (letter.reason, letter.stream_sequence) == ("undecodable", poison.seq)

@@ -1,0 +1,87 @@
+"""The ``ReplayGuard`` contract, in memory and on a real NATS KV bucket; what only the
+durable one promises (shared by replicas, one winner of a race, fails fast without NATS)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from proctor.core.errors import BrokerUnavailableError
+from proctor.events.bus.jetstream import connect_nats
+from proctor.events.naming import Naming
+from proctor.events.nats_server import EmbeddedNats
+from proctor.runtime.webhooks import InMemoryReplayGuard, ReplayGuard, replay_key
+from proctor.runtime.webhooks.replay_kv import JetStreamReplayGuard
+
+NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+WINDOW = timedelta(days=3)
+
+
+@pytest.fixture(params=["memory", "jetstream"])
+async def guard(request: pytest.FixtureRequest, naming: Naming) -> AsyncIterator[ReplayGuard]:
+    if request.param == "memory":
+        yield InMemoryReplayGuard()
+        return
+    nats_server: EmbeddedNats = request.getfixturevalue("nats_server")
+    nc = await connect_nats(nats_server.url)
+    yield await JetStreamReplayGuard.open(nc, nc.jetstream(), naming)
+    await nc.jetstream().delete_key_value(naming.webhook_deliveries_bucket)
+    await nc.close()
+
+
+async def test_a_delivery_is_claimed_once(guard: ReplayGuard) -> None:
+    key = replay_key("github", "72d3162e-cc78-11e3-81ab-4c9367dc0958")
+    assert await guard.claim(key, now=NOW, window=WINDOW)
+    assert not await guard.claim(key, now=NOW + timedelta(hours=1), window=WINDOW)
+    assert await guard.claim(replay_key("github", "another"), now=NOW, window=WINDOW)
+
+
+async def test_a_released_claim_can_be_claimed_again(guard: ReplayGuard) -> None:
+    key = replay_key("stripe", "evt_1")
+    assert await guard.claim(key, now=NOW, window=WINDOW)
+    await guard.release(key)
+    assert await guard.claim(key, now=NOW, window=WINDOW)
+    assert not await guard.claim(key, now=NOW, window=WINDOW)
+
+
+async def test_a_claim_ends_with_its_window(guard: ReplayGuard) -> None:
+    key = replay_key("slack", "v0=abc")
+    assert await guard.claim(key, now=NOW, window=timedelta(minutes=10))
+    assert not await guard.claim(key, now=NOW + timedelta(minutes=9), window=WINDOW)
+    assert await guard.claim(key, now=NOW + timedelta(minutes=10), window=WINDOW)
+    assert not await guard.claim(key, now=NOW + timedelta(days=1), window=WINDOW)
+
+
+@pytest.mark.nats
+async def test_replicas_racing_for_one_delivery_have_one_winner(
+    nats_server: EmbeddedNats, naming: Naming
+) -> None:
+    clients = [await connect_nats(nats_server.url) for _ in range(8)]
+    try:
+        guards = [await JetStreamReplayGuard.open(nc, nc.jetstream(), naming) for nc in clients]
+        key = replay_key("github", "raced")
+        won = await asyncio.gather(*(g.claim(key, now=NOW, window=WINDOW) for g in guards))
+        assert sorted(won) == [False] * 7 + [True]
+        # an expired claim taken over by racing replicas: one winner too
+        later = NOW + WINDOW
+        won = await asyncio.gather(*(g.claim(key, now=later, window=WINDOW) for g in guards))
+        assert sorted(won) == [False] * 7 + [True]
+    finally:
+        await clients[0].jetstream().delete_key_value(naming.webhook_deliveries_bucket)
+        for nc in clients:
+            await nc.close()
+
+
+@pytest.mark.nats
+async def test_without_nats_a_claim_fails_at_once(
+    nats_server: EmbeddedNats, naming: Naming
+) -> None:
+    nc = await connect_nats(nats_server.url)
+    guard = await JetStreamReplayGuard.open(nc, nc.jetstream(), naming)
+    await nc.jetstream().delete_key_value(naming.webhook_deliveries_bucket)
+    await nc.close()
+    with pytest.raises(BrokerUnavailableError, match="not connected"):
+        await guard.claim(replay_key("github", "x"), now=NOW, window=WINDOW)

@@ -1,0 +1,180 @@
+"""What the trigger engine keeps between events, per trigger node and bucket, and its JSON form.
+
+Records are immutable: an update makes a new one, and a store swaps it in with
+compare-and-set. Event ids are kept as 128-bit integers (fast to compare); on the wire, the
+lists of them are packed into one string of 32-hex-digit groups.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final, NamedTuple
+from uuid import UUID
+
+from proctor.triggers.firing import Firing
+
+__all__ = (
+    "MAX_COUNTED",
+    "SEEN_CAPACITY",
+    "CombineRecord",
+    "EventRecord",
+    "Record",
+    "ScheduleRecord",
+    "StateRef",
+    "Versioned",
+    "decode_record",
+    "encode_record",
+    "remember",
+)
+
+MAX_COUNTED: Final = 1000
+"""Most event ids a window keeps (the count goes on; a firing lists the latest ones)."""
+SEEN_CAPACITY: Final = 64
+"""Recently handled event (or child firing) ids each bucket remembers, to drop re-deliveries."""
+
+
+class StateRef(NamedTuple):
+    """Which record: the trigger's key, the node (a hash of its definition), the bucket."""
+
+    trigger: str
+    node: str
+    bucket: tuple[str, ...]
+
+
+def remember(seen: tuple[int, ...], item: int) -> tuple[int, ...]:
+    """``seen`` with ``item`` added, keeping the latest ``SEEN_CAPACITY``."""
+    if len(seen) < SEEN_CAPACITY:
+        return (*seen, item)
+    return (*seen[1 - SEEN_CAPACITY :], item)
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """One bucket of an event trigger: its window and the events counted in it."""
+
+    opened: datetime | None
+    """Start of the open window; ``None`` when no window is open."""
+    count: int
+    counted: tuple[int, ...]
+    seen: tuple[int, ...]
+    opener: int | None
+    """The ``after`` event that opened the window, if any."""
+    touched: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CombineRecord:
+    """State of a compound (latest firing per child) or sequence (best partial match per
+    length) trigger."""
+
+    fired: tuple[tuple[Firing, ...], ...]
+    seen: tuple[int, ...]
+    touched: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleRecord:
+    """State of a cron or interval trigger: every slot up to ``handled_until`` is handled."""
+
+    handled_until: datetime
+    touched: datetime
+
+
+Record = EventRecord | CombineRecord | ScheduleRecord
+
+
+class Versioned(NamedTuple):
+    """A record and the store revision it was read at (for compare-and-set)."""
+
+    record: Record
+    revision: int
+
+
+def _id(value: int | None) -> str | None:
+    """``str(UUID(int=value))``, without making a UUID (this runs for every counted id)."""
+    if value is None:
+        return None
+    text = f"{value:032x}"
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
+def _int(value: str | None) -> int | None:
+    """``UUID(value).int`` for the canonical form ``_id`` writes."""
+    return None if value is None else int(value.replace("-", ""), 16)
+
+
+def _ids(values: tuple[int, ...]) -> str:
+    """Event ids packed as one string of 32-hex-digit groups (compact, and fast to write)."""
+    return b"".join([value.to_bytes(16, "big") for value in values]).hex()
+
+
+def _parse_ids(packed: str | list[str]) -> tuple[int, ...]:
+    """What ``_ids`` wrote (or a list of UUID strings, the earlier form)."""
+    if isinstance(packed, list):
+        return tuple(int(item.replace("-", ""), 16) for item in packed)
+    raw = bytes.fromhex(packed)
+    return tuple(int.from_bytes(raw[i : i + 16], "big") for i in range(0, len(raw), 16))
+
+
+def _time(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def encode_record(bucket: tuple[str, ...], record: Record) -> bytes:
+    """``record`` (and its bucket, so a scan can recover it) as JSON bytes."""
+    body: dict[str, Any]
+    if isinstance(record, EventRecord):
+        body = {
+            "kind": "event",
+            "opened": _time(record.opened),
+            "count": record.count,
+            "counted": _ids(record.counted),
+            "seen": _ids(record.seen),
+            "opener": _id(record.opener),
+        }
+    elif isinstance(record, CombineRecord):
+        body = {
+            "kind": "combine",
+            "fired": [[f.model_dump(mode="json") for f in group] for group in record.fired],
+            "seen": [_id(item) for item in record.seen],
+        }
+    else:
+        body = {"kind": "schedule", "handled_until": _time(record.handled_until)}
+    body["touched"] = _time(record.touched)
+    body["bucket"] = list(bucket)
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def decode_record(data: bytes) -> tuple[tuple[str, ...], Record]:
+    """The bucket and record ``encode_record`` wrote."""
+    body = json.loads(data)
+    bucket = tuple(body["bucket"])
+    touched = datetime.fromisoformat(body["touched"])
+    kind = body["kind"]
+    record: Record
+    if kind == "event":
+        record = EventRecord(
+            opened=_parse_time(body["opened"]),
+            count=body["count"],
+            counted=_parse_ids(body["counted"]),
+            seen=_parse_ids(body["seen"]),
+            opener=_int(body["opener"]),
+            touched=touched,
+        )
+    elif kind == "combine":
+        record = CombineRecord(
+            fired=tuple(tuple(Firing.model_validate(f) for f in group) for group in body["fired"]),
+            seen=tuple(UUID(item).int for item in body["seen"]),
+            touched=touched,
+        )
+    elif kind == "schedule":
+        record = ScheduleRecord(datetime.fromisoformat(body["handled_until"]), touched)
+    else:
+        raise ValueError(f"unknown trigger state record kind {kind!r}")
+    return bucket, record
