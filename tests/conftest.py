@@ -15,6 +15,8 @@ from proctor.events.emit import reset_default_publisher
 from proctor.events.naming import Naming
 from proctor.events.nats_server import EmbeddedNats
 
+pytest_plugins = ["tests.hang_report"]
+
 TEST_STREAM = EventStreamConfig(max_age=timedelta(hours=1), duplicate_window=timedelta(minutes=5))
 
 

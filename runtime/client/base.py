@@ -51,11 +51,16 @@ class ApiTransport:
         *,
         json: Any = None,
         params: dict[str, Any] | None = None,
+        timeout_s: float | None = None,
     ) -> Any:
-        """Send one request; return the decoded JSON (None for an empty answer)."""
+        """Send one request; return the decoded JSON (None for an empty answer).
+        ``timeout_s`` replaces the client's timeout for this request (a long poll's)."""
         clean = {k: v for k, v in (params or {}).items() if v is not None}
+        timeout: Any = httpx.USE_CLIENT_DEFAULT if timeout_s is None else timeout_s
         try:
-            response = await self.http.request(method, path, json=json, params=clean)
+            response = await self.http.request(
+                method, path, json=json, params=clean, timeout=timeout
+            )
         except httpx.TransportError as error:
             raise ApiError(
                 0,

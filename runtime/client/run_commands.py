@@ -14,6 +14,7 @@ from proctor.runtime.orchestration.model import EntryStatus
 __all__ = ("RunCommandsClient",)
 
 _LONG_POLL_S = 30.0
+_ANSWER_GRACE_S = 15.0  # a long poll's answer may come this long after its wait ends
 
 
 class RunCommandsClient:
@@ -42,6 +43,7 @@ class RunCommandsClient:
             "GET",
             f"/api/flow-runs/{flow_run_id}/runtime",
             params={"after": str(after) if after else None, "wait_s": wait_s or None},
+            timeout_s=wait_s + _ANSWER_GRACE_S if wait_s else None,
         )
         return RunStatus.model_validate(answer)
 
