@@ -15,7 +15,6 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from proctor.core.errors import ConfigurationError
 from proctor.runtime.orchestration.model import (
     CollisionStrategy,
     EntryStatus,
@@ -25,7 +24,7 @@ from proctor.runtime.orchestration.model import (
     check_pool_name,
 )
 from proctor.runtime.run_events import StateSnapshot
-from proctor.triggers.schedules import CatchUp, validate_cron, validate_timezone
+from proctor.triggers.schedules import CatchUp, CronExpression, TimeZoneName
 
 __all__ = (
     "SERVE_POOL",
@@ -59,8 +58,10 @@ class Cron(BaseModel):
 
     model_config = _STRICT
 
-    cron: str = Field(description="Five-field cron expression, or an alias such as '@daily'.")
-    timezone: str = Field(default="UTC", description="IANA time zone of the expression.")
+    cron: CronExpression = Field(
+        description="Five-field cron expression, or an alias such as '@daily'."
+    )
+    timezone: TimeZoneName = Field(default="UTC", description="IANA time zone of the expression.")
     active: bool = Field(default=True, description="Inactive schedules create no runs.")
     catch_up: CatchUp | None = Field(
         default=None, description="Missed slots policy; none: the deployment's catch_up."
@@ -70,24 +71,6 @@ class Cron(BaseModel):
         if cron is not None:
             data["cron"] = cron
         super().__init__(**data)
-
-    @field_validator("cron", mode="after")
-    @classmethod
-    def _cron(cls, value: str) -> str:
-        try:
-            validate_cron(value)
-        except ConfigurationError as error:
-            raise ValueError(str(error)) from None
-        return value
-
-    @field_validator("timezone", mode="after")
-    @classmethod
-    def _timezone(cls, value: str) -> str:
-        try:
-            validate_timezone(value)
-        except ConfigurationError as error:
-            raise ValueError(str(error)) from None
-        return value
 
 
 class Interval(BaseModel):

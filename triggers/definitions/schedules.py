@@ -7,13 +7,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from proctor.core.errors import ConfigurationError
 from proctor.triggers.schedules import (
     CatchUp,
+    CronExpression,
     CronSchedule,
     IntervalSchedule,
-    validate_cron,
-    validate_timezone,
+    TimeZoneName,
 )
 
 __all__ = ("CronTrigger", "IntervalTrigger")
@@ -25,34 +24,16 @@ class CronTrigger(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     type: Literal["cron"] = Field(default="cron", description="Discriminator: 'cron'.")
-    cron: str = Field(
+    cron: CronExpression = Field(
         description="Five-field cron expression (minute hour day-of-month month day-of-week) "
         "or an alias such as '@daily'."
     )
-    timezone: str = Field(
+    timezone: TimeZoneName = Field(
         default="UTC", description="IANA time zone the expression's wall-clock times are in."
     )
     catch_up: CatchUp = Field(
         default_factory=CatchUp, description="What to do with slots missed while nothing ran."
     )
-
-    @field_validator("cron", mode="after")
-    @classmethod
-    def _cron(cls, value: str) -> str:
-        try:
-            validate_cron(value)
-        except ConfigurationError as error:
-            raise ValueError(str(error)) from None
-        return value
-
-    @field_validator("timezone", mode="after")
-    @classmethod
-    def _timezone(cls, value: str) -> str:
-        try:
-            validate_timezone(value)
-        except ConfigurationError as error:
-            raise ValueError(str(error)) from None
-        return value
 
     def schedule(self) -> CronSchedule:
         """The schedule maths for this trigger."""

@@ -7,6 +7,7 @@ ids, and the catch-up plan for slots missed while nothing was running.
 """
 
 from proctor.triggers.schedules.cron import CronSchedule, validate_cron, validate_timezone
+from proctor.triggers.schedules.fields import CronExpression, TimeZoneName
 from proctor.triggers.schedules.interval import DEFAULT_ANCHOR, IntervalSchedule
 from proctor.triggers.schedules.slots import (
     MAX_SLOTS_PER_PLAN,
@@ -22,11 +23,13 @@ __all__ = (
     "DEFAULT_ANCHOR",
     "MAX_SLOTS_PER_PLAN",
     "CatchUp",
+    "CronExpression",
     "CronSchedule",
     "IntervalSchedule",
     "Schedule",
     "SkippedSlots",
     "SlotPlan",
+    "TimeZoneName",
     "plan_slots",
     "slot_id",
     "validate_cron",
