@@ -29,7 +29,11 @@ async def test_mapped_downloads_wait_for_the_cache_and_feed_the_sum(
     finally:
         await bus.close()
     task_changes = [c for c in changes(events) if isinstance(c.run, TaskRunSnapshot)]
-    finals = {c.run.name: c.run for c in task_changes if c.state.name == "Completed"}
+    finals: dict[str, TaskRunSnapshot] = {
+        c.run.name: c.run
+        for c in task_changes
+        if isinstance(c.run, TaskRunSnapshot) and c.state.name == "Completed"
+    }
     downloads = [run for name, run in finals.items() if name.startswith("download-")]
     cleared, added = finals["clear_cache-0"], finals["add_up-0"]
     assert sorted(run.dynamic_key for run in downloads) == ["0", "1", "2", "3"]  # one per page
