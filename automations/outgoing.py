@@ -22,7 +22,7 @@ from typing import Any, Final, Self
 
 from pydantic import SecretStr
 
-from proctor.automations.delivery import DeliveryOutcome, GuardedHttp, HttpReply
+from proctor.automations.delivery import DeliveryOutcome, GuardedHttp
 from proctor.automations.signing import parse_standard_secret, standard_headers
 from proctor.core.errors import ConfigurationError, DeliveryError
 
@@ -51,28 +51,6 @@ def check_headers(headers: Mapping[str, str], *, signed: bool) -> None:
             raise ConfigurationError(
                 f"headers: the value of {name!r} contains a line break", setting="headers"
             )
-
-
-def _retry_after(reply: HttpReply) -> float | None:
-    try:
-        return float(reply.headers["retry-after"])
-    except (KeyError, ValueError):
-        return None
-
-
-def _outcome(reply: HttpReply) -> DeliveryOutcome:
-    status = reply.status
-    if 200 <= status < 300:
-        return DeliveryOutcome(delivered=True, reason="ok", status=status)
-    retryable = status >= 500 or status in (408, 429)
-    return DeliveryOutcome(
-        delivered=False,
-        reason="redirect_not_followed" if reply.is_redirect else f"http_{status}",
-        status=status,
-        retryable=retryable,
-        retry_after_s=_retry_after(reply) if retryable else None,
-        detail=reply.text() or None,
-    )
 
 
 class OutgoingWebhookSender:
@@ -131,15 +109,9 @@ class OutgoingWebhookSender:
             )
         except DeliveryError as error:
             logger.warning("outgoing webhook %s: %s", message_id, error)
-            refused = error.reason in ("invalid_url", "destination_refused")
-            return DeliveryOutcome(
-                delivered=False,
-                reason=error.reason,
-                attempts=0 if refused else 1,
-                retryable=error.retryable,
-                detail=str(error)[:200],
-            )
-        outcome = _outcome(reply)
+            return DeliveryOutcome.of_error(error)
+        reason = "redirect_not_followed" if reply.is_redirect else None
+        outcome = DeliveryOutcome.of_reply(reply, reason=reason, detail=reply.text() or None)
         if not outcome.delivered:
             logger.warning("outgoing webhook %s: %s", message_id, outcome.reason)
         return outcome

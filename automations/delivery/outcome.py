@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from proctor.core.errors import DeliveryError
+
+if TYPE_CHECKING:
+    from proctor.automations.delivery.client import HttpReply
 
 __all__ = ("DeliveryOutcome",)
 
@@ -35,6 +40,44 @@ class DeliveryOutcome(BaseModel):
         default=False, description="Already delivered under this idempotency key: not re-sent."
     )
 
+    @classmethod
+    def of_reply(
+        cls,
+        reply: HttpReply,
+        *,
+        attempts: int = 1,
+        reason: str | None = None,
+        detail: str | None = None,
+    ) -> DeliveryOutcome:
+        """The outcome of an answer: delivered on 2xx; otherwise ``reason`` (default
+        ``http_<status>``), retryable on 408, 429 and 5xx with the receiver's Retry-After."""
+        status = reply.status
+        if 200 <= status < 300:
+            return cls(delivered=True, reason="ok", status=status, attempts=attempts)
+        retryable = status >= 500 or status in (408, 429)
+        return cls(
+            delivered=False,
+            reason=reason or f"http_{status}",
+            status=status,
+            attempts=attempts,
+            retryable=retryable,
+            retry_after_s=_retry_after(reply) if retryable else None,
+            detail=detail,
+        )
+
+    @classmethod
+    def of_error(cls, error: DeliveryError, *, attempts: int = 1) -> DeliveryOutcome:
+        """The outcome of a request that got no answer; a refused destination or an invalid
+        URL means the attempt sent nothing."""
+        refused = error.reason in ("invalid_url", "destination_refused")
+        return cls(
+            delivered=False,
+            reason=error.reason,
+            attempts=attempts - 1 if refused else attempts,
+            retryable=error.retryable,
+            detail=str(error)[:200],
+        )
+
     def raise_for_failure(self) -> DeliveryOutcome:
         """Return ``self`` if delivered, else raise ``DeliveryError`` carrying the reason."""
         if self.delivered:
@@ -47,3 +90,10 @@ class DeliveryOutcome(BaseModel):
             status=self.status,
             retryable=self.retryable,
         )
+
+
+def _retry_after(reply: HttpReply) -> float | None:
+    try:
+        return max(0.0, float(reply.headers["retry-after"]))
+    except (KeyError, ValueError):
+        return None

@@ -26,7 +26,7 @@ from pydantic import SecretStr
 
 from proctor.automations.delivery import DeliveryOutcome, GuardedHttp, Lane, Pacer
 from proctor.automations.slack.message import SlackMessage
-from proctor.core.errors import DeliveryError, DestinationRefusedError
+from proctor.core.errors import DeliveryError
 
 __all__ = ("SlackSender", "fingerprint")
 
@@ -41,13 +41,6 @@ _INTERRUPTED: Final = DeliveryOutcome(
 def fingerprint(url: str) -> str:
     """A short, stable, non-reversible name for a webhook URL, for logs."""
     return "slack:" + hashlib.sha256(url.encode()).hexdigest()[:8]
-
-
-def _retry_after(value: str | None) -> float:
-    try:
-        return max(0.0, float(value)) if value is not None else 1.0
-    except ValueError:
-        return 1.0
 
 
 def _reason(text: str, status: int, url: str) -> str:
@@ -141,54 +134,29 @@ class SlackSender:
             wait = min(self._max_backoff_s, self._backoff_s * 2 ** (attempt - 1))
             try:
                 reply = await self._http.request("POST", url, headers=headers, body=body)
-            except DestinationRefusedError as error:
-                logger.error("%s: destination refused: %s", name, error)
-                return DeliveryOutcome(delivered=False, reason=error.reason, attempts=attempt - 1)
             except DeliveryError as error:
-                outcome = DeliveryOutcome(
-                    delivered=False,
-                    reason=error.reason,
-                    attempts=attempt,
-                    retryable=error.retryable,
-                )
+                outcome = DeliveryOutcome.of_error(error, attempts=attempt)
                 if not error.retryable:
+                    logger.error("%s: %s", name, error)
                     return outcome
                 logger.warning(
                     "%s: %s (attempt %d); retrying in %.1f s", name, error, attempt, wait
                 )
                 lane.defer(wait)
                 continue
-            reason = _reason(reply.text(), reply.status, url)
-            if 200 <= reply.status < 300:
-                return DeliveryOutcome(
-                    delivered=True, reason="ok", status=reply.status, attempts=attempt
-                )
-            if reply.status == 429:
-                wait = _retry_after(reply.headers.get("retry-after"))
-                outcome = DeliveryOutcome(
-                    delivered=False,
-                    reason="rate_limited",
-                    status=429,
-                    attempts=attempt,
-                    retryable=True,
-                    retry_after_s=wait,
-                )
+            limited = reply.status == 429
+            reason = "rate_limited" if limited else _reason(reply.text(), reply.status, url)
+            outcome = DeliveryOutcome.of_reply(reply, attempts=attempt, reason=reason)
+            if outcome.delivered:
+                return outcome
+            if not outcome.retryable:
+                logger.error("%s: Slack refused the message: %d %s", name, reply.status, reason)
+                return outcome
+            if limited:
+                wait = outcome.retry_after_s if outcome.retry_after_s is not None else 1.0
                 if wait > self._max_retry_after_s:
                     logger.warning("%s: rate limited for %.0f s; giving up for now", name, wait)
                     return outcome
-            elif reply.status >= 500 or reply.status == 408:
-                outcome = DeliveryOutcome(
-                    delivered=False,
-                    reason=reason,
-                    status=reply.status,
-                    attempts=attempt,
-                    retryable=True,
-                )
-            else:
-                logger.error("%s: Slack refused the message: %d %s", name, reply.status, reason)
-                return DeliveryOutcome(
-                    delivered=False, reason=reason, status=reply.status, attempts=attempt
-                )
             logger.warning(
                 "%s: HTTP %d %s (attempt %d); retrying in %.1f s",
                 name,
