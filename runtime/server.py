@@ -1,4 +1,5 @@
-"""``proctor server start``: one process running the broker and every Proctor service.
+"""``proctor server start``: one process running the broker and every Proctor service; and
+``proctor services <name>``: the same composition with one part only (``service_server``).
 
 Start order: NATS (embedded unless ``PROCTOR_NATS_URL``) → streams → store (migrated) →
 recorders → services (runtime/services.py) → API. Stop order is the reverse, so nothing is
@@ -12,11 +13,12 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 
 from proctor.core.discovery import ServerInfo, remove_discovery, write_discovery
+from proctor.core.errors import ConfigurationError
 from proctor.core.settings import ProctorSettings, mask_url
 from proctor.events.bus.base import EventStreamConfig
 from proctor.events.bus.jetstream import JetStreamEventBus, ensure_logs_stream
@@ -27,17 +29,32 @@ from proctor.runtime.api.auth import check_bind_allowed
 from proctor.runtime.api.serve import ApiServer
 from proctor.runtime.api.tokens import StoreTokens
 from proctor.runtime.recorder import Recorder
-from proctor.runtime.services import Service, ServiceContext, ServiceFactory, default_services
+from proctor.runtime.services import (
+    Service,
+    ServiceContext,
+    ServiceFactory,
+    default_services,
+    named_services,
+)
 from proctor.runtime.store import Store
 from proctor.runtime.webhooks.replay_kv import JetStreamReplayGuard
 
-__all__ = ("LocalServer",)
+__all__ = ("SEPARATE_SERVICES", "LocalServer", "service_server")
 
 log = logging.getLogger(__name__)
 
+SEPARATE_SERVICES: dict[str, str] = {
+    "recorder": "records the event and run-log streams into the store (replicas share the work)",
+    "api": "the HTTP API and the web UI, stateless (no recorder)",
+    "engine": "the automation engine: triggers, schedules and their actions",
+    "runtime": "deployments and work pools, and the monitor marking crashed and late runs",
+}
+"""What ``proctor services <name>`` can run alone, with one line each."""
+
 
 class LocalServer:
-    """Everything ``proctor server start`` runs, in one process."""
+    """Everything ``proctor server start`` runs, in one process (``recorder=False``,
+    ``api=False`` and ``services`` leave parts out)."""
 
     def __init__(
         self,
@@ -48,6 +65,8 @@ class LocalServer:
         nats_port: int | None = None,
         stream: EventStreamConfig | None = None,
         services: Sequence[ServiceFactory] | None = None,
+        recorder: bool = True,
+        api: bool = True,
     ) -> None:
         self.settings = settings
         self.host = host if host is not None else settings.api_host
@@ -59,6 +78,8 @@ class LocalServer:
         )
         self.naming = Naming(settings.namespace)
         self._factories = list(default_services() if services is None else services)
+        self._with_recorder = recorder
+        self._with_api = api
         self.embedded: EmbeddedNats | None = None
         self.bus: JetStreamEventBus | None = None
         self.store: Store | None = None
@@ -74,7 +95,8 @@ class LocalServer:
 
     async def start(self) -> None:
         """Start everything; on any failure, stop what was started and re-raise."""
-        check_bind_allowed(self.settings, self.host)
+        if self._with_api:
+            check_bind_allowed(self.settings, self.host)
         try:
             await self._start()
         except BaseException:
@@ -90,17 +112,25 @@ class LocalServer:
         self.bus = await JetStreamEventBus.connect(url, naming=self.naming, stream=self.stream)
         await ensure_logs_stream(self.bus.js, self.naming, self.stream)
         self.store = await Store.from_settings(self.settings)
-        self.recorders = [
-            await Recorder.open(self.bus, self.store),
-            await Recorder.open_logs(self.bus, self.store),
-        ]
-        for recorder in self.recorders:
-            await recorder.start()
+        if self._with_recorder:
+            self.recorders = [
+                await Recorder.open(self.bus, self.store),
+                await Recorder.open_logs(self.bus, self.store),
+            ]
+            for recorder in self.recorders:
+                await recorder.start()
         context = ServiceContext(self.settings, self.bus, self.store)
         for factory in self._factories:
             service = await factory(context)
             await service.start()
             self.services.append(service)
+        if self._with_api:
+            await self._start_api(url)
+        log.info("NATS at %s, API at %s", mask_url(url), self.api.url if self.api else "-")
+
+    async def _start_api(self, url: str) -> None:
+        assert self.bus is not None
+        assert self.store is not None
         bus = self.bus
         guard = await JetStreamReplayGuard.open(
             bus.nc, bus.js, self.naming, replicas=self.stream.replicas
@@ -125,7 +155,6 @@ class LocalServer:
                 api_url=self.api.url,
             ),
         )
-        log.info("NATS at %s, API at %s", mask_url(url), self.api.url)
 
     async def _nats_ready(self) -> bool:
         return self.bus is not None and self.bus.nc.is_connected
@@ -161,18 +190,51 @@ class LocalServer:
             await asyncio.to_thread(self.embedded.stop)
             self.embedded = None
 
-    async def serve_until_stopped(self, stop: asyncio.Event | None = None) -> None:
-        """Run until SIGINT/SIGTERM (or ``stop`` is set), then shut down cleanly."""
+    async def serve_until_stopped(
+        self, stop: asyncio.Event | None = None, *, ready: Callable[[], None] | None = None
+    ) -> None:
+        """Run until SIGINT/SIGTERM (or ``stop`` is set), then shut down cleanly. ``ready`` is
+        called once the signals are handled (say "ready" there: a signal sent on seeing it
+        then stops the server cleanly)."""
         stop = stop or asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
         try:
+            if ready is not None:
+                ready()
             await stop.wait()
         finally:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)
             await self.stop()
+
+
+def service_server(
+    name: str, settings: ProctorSettings, *, host: str | None = None, port: int | None = None
+) -> LocalServer:
+    """A ``LocalServer`` running the one service ``name`` of ``SEPARATE_SERVICES``, against
+    the external NATS of ``PROCTOR_NATS_URL`` and the store of ``PROCTOR_DATABASE_URL``."""
+    if name not in SEPARATE_SERVICES:
+        raise ConfigurationError(
+            f"unknown service {name!r}: choose from {', '.join(SEPARATE_SERVICES)}"
+        )
+    if settings.nats_url is None:
+        raise ConfigurationError(
+            "services run against an external NATS: set PROCTOR_NATS_URL "
+            "(nats://host:4222; a cluster's URLs comma-separated), "
+            "or run everything in one process with `proctor server start`",
+            setting="PROCTOR_NATS_URL",
+        )
+    factory = named_services().get(name)
+    return LocalServer(
+        settings,
+        host=host,
+        port=port,
+        services=[factory] if factory is not None else [],
+        recorder=name == "recorder",
+        api=name == "api",
+    )
 
 
 async def _quietly(stopping: Awaitable[None], what: str) -> None:

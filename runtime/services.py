@@ -15,7 +15,7 @@ from proctor.core.settings import ProctorSettings
 from proctor.events.bus.jetstream import JetStreamEventBus
 from proctor.runtime.store import Store
 
-__all__ = ("Service", "ServiceContext", "ServiceFactory", "default_services")
+__all__ = ("Service", "ServiceContext", "ServiceFactory", "default_services", "named_services")
 
 
 @dataclass(frozen=True)
@@ -40,10 +40,15 @@ class Service(Protocol):
 ServiceFactory = Callable[[ServiceContext], Awaitable[Service]]
 
 
-def default_services() -> list[ServiceFactory]:
-    """The services ``proctor server start`` runs, in start order."""
+def named_services() -> dict[str, ServiceFactory]:
+    """The services by the name ``proctor services <name>`` runs each alone, in start order."""
     # (imported here: both import this module)
     from proctor.runtime.automation_service import automation_service
     from proctor.runtime.deployments.runtime import runtime_service
 
-    return [runtime_service, automation_service]
+    return {"runtime": runtime_service, "engine": automation_service}
+
+
+def default_services() -> list[ServiceFactory]:
+    """The services ``proctor server start`` runs, in start order."""
+    return list(named_services().values())

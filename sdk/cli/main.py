@@ -12,6 +12,7 @@ from proctor.cli import (
     events,
     run,
     server,
+    services,
     tokens,
     webhooks,
     work_pool,
@@ -25,6 +26,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(server.app, name="server")
+app.add_typer(services.app, name="services")
 app.add_typer(events.app, name="events")
 app.add_typer(run.app, name="run")
 app.add_typer(config.app, name="config")

@@ -12,16 +12,19 @@ from proctor.core.settings import ProctorSettings, mask_url
 
 app = typer.Typer(help="Run the Proctor server.", no_args_is_help=True)
 
+ApiHost = Annotated[
+    str | None, typer.Option("--host", help="Interface of the API (default PROCTOR_API_HOST).")
+]
+ApiPort = Annotated[
+    int | None, typer.Option("--port", help="Port of the API (default PROCTOR_API_PORT; 0: free).")
+]
+
 
 @app.command()
 @run_async
 async def start(
-    host: Annotated[
-        str | None, typer.Option(help="Interface of the API (default PROCTOR_API_HOST).")
-    ] = None,
-    port: Annotated[
-        int | None, typer.Option(help="Port of the API (default PROCTOR_API_PORT; 0: free).")
-    ] = None,
+    host: ApiHost = None,
+    port: ApiPort = None,
     nats_port: Annotated[
         int | None, typer.Option(help="Port of the embedded NATS server (default: a free one).")
     ] = None,
@@ -33,10 +36,15 @@ async def start(
     settings = ProctorSettings()
     server = LocalServer(settings, host=host, port=port, nats_port=nats_port)
     await server.start()
-    kind = "embedded" if server.embedded is not None else "external"
-    out.print(f"Proctor server ready (home {settings.home})", highlight=False)
-    out.print(f"  API and UI: {server.api_url}   (OpenAPI: {server.api_url}/docs)", highlight=False)
-    out.print(f"  NATS ({kind}): {mask_url(server.nats_url)}", highlight=False)
-    out.print("  watch events: proctor events stream", highlight=False)
-    await server.serve_until_stopped()
+
+    def ready() -> None:
+        kind = "embedded" if server.embedded is not None else "external"
+        out.print(f"Proctor server ready (home {settings.home})", highlight=False)
+        out.print(
+            f"  API and UI: {server.api_url}   (OpenAPI: {server.api_url}/docs)", highlight=False
+        )
+        out.print(f"  NATS ({kind}): {mask_url(server.nats_url)}", highlight=False)
+        out.print("  watch events: proctor events stream", highlight=False)
+
+    await server.serve_until_stopped(ready=ready)
     out.print("Proctor server stopped", highlight=False)
