@@ -27,6 +27,7 @@ __all__ = (
     "RelatedResource",
     "Resource",
     "ResourceSpecification",
+    "check_labels",
 )
 
 ID_LABEL = "proctor.resource.id"
@@ -37,7 +38,8 @@ MAX_LABEL_KEY_LENGTH = 256
 MAX_LABEL_VALUE_LENGTH = 2048
 
 
-def _check_labels(labels: dict[str, str], required: Sequence[str]) -> dict[str, str]:
+def check_labels(labels: dict[str, str], required: Sequence[str]) -> dict[str, str]:
+    """``labels`` if within the limits and holding every ``required`` label; else ``ValueError``."""
     if len(labels) > MAX_LABELS:
         raise ValueError(f"has {len(labels)} labels; the limit is {MAX_LABELS}")
     for key, value in labels.items():
@@ -96,7 +98,7 @@ class Resource(_Labelled):
     @field_validator("root", mode="after")
     @classmethod
     def _valid(cls, labels: dict[str, str]) -> dict[str, str]:
-        return _check_labels(labels, (ID_LABEL,))
+        return check_labels(labels, (ID_LABEL,))
 
 
 class RelatedResource(_Labelled):
@@ -105,7 +107,7 @@ class RelatedResource(_Labelled):
     @field_validator("root", mode="after")
     @classmethod
     def _valid(cls, labels: dict[str, str]) -> dict[str, str]:
-        return _check_labels(labels, (ID_LABEL, ROLE_LABEL))
+        return check_labels(labels, (ID_LABEL, ROLE_LABEL))
 
     @property
     def role(self) -> str:

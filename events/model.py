@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 from uuid import UUID
@@ -15,7 +16,15 @@ from proctor.events.ids import uuid7
 from proctor.events.labels import RelatedResource, Resource
 from proctor.events.names import EventName
 
-__all__ = ("MAX_EVENT_BYTES", "MAX_HOPS", "MAX_PAYLOAD_BYTES", "MAX_RELATED", "Event", "utcnow")
+__all__ = (
+    "MAX_EVENT_BYTES",
+    "MAX_HOPS",
+    "MAX_PAYLOAD_BYTES",
+    "MAX_RELATED",
+    "Event",
+    "WireEvent",
+    "utcnow",
+)
 
 MAX_EVENT_BYTES: Final = 512 * 1024
 """Largest serialised event the bus accepts (NATS' default max message is 1 MiB)."""
@@ -144,6 +153,30 @@ class Event(BaseModel):
     def related_with_role(self, role: str) -> list[RelatedResource]:
         """The related resources that play ``role`` in this event."""
         return [r for r in self.related if r.role == role]
+
+
+@dataclass(frozen=True, slots=True)
+class WireEvent:
+    """An event already serialised: exactly ``Event.to_wire()``, with the id and name a bus
+    needs. Hot paths (the flow engine) make these without building the model; a bus takes
+    them wherever it takes an ``Event``. Make one from a model with ``WireEvent.of(event)``.
+    """
+
+    id: UUID
+    event: str
+    data: bytes
+
+    @classmethod
+    def of(cls, event: Event) -> WireEvent:
+        """``event`` serialised (``EventTooLargeError`` if it is too large)."""
+        return cls(event.id, event.event, event.to_wire())
+
+    def to_wire(self) -> bytes:
+        return self.data
+
+    def to_event(self) -> Event:
+        """The model, parsed back from the bytes."""
+        return Event.from_wire(self.data)
 
 
 def _as_event_error(error: ValidationError) -> EventError:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Literal, Self
 from uuid import UUID
 
 from proctor.core.errors import ConfigurationError
-from proctor.events.model import Event
+from proctor.events.model import Event, WireEvent
 from proctor.events.names import NameFilter, compile_filter
 from proctor.events.naming import Naming
 
@@ -138,8 +138,10 @@ class EventBus(ABC):
         """Store ``event``; return once it is acknowledged. A re-sent event is stored once."""
 
     @abstractmethod
-    async def publish_many(self, events: Sequence[Event]) -> list[PublishReceipt]:
-        """Store ``events`` (pipelined where the backend can); receipts in the same order."""
+    async def publish_many(self, events: Sequence[Event | WireEvent]) -> list[PublishReceipt]:
+        """Store ``events`` (pipelined where the backend can); receipts in the same order.
+
+        An event may come already serialised (``WireEvent``): it is stored as those bytes."""
 
     @abstractmethod
     async def subscribe(

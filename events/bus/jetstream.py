@@ -9,9 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,7 +21,7 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 
-from proctor.core.errors import BrokerUnavailableError, BusError
+from proctor.core.errors import BrokerUnavailableError
 from proctor.core.settings import mask_url
 from proctor.events.bus.base import (
     EventBus,
@@ -35,18 +33,15 @@ from proctor.events.bus.base import (
     compile_filters,
 )
 from proctor.events.bus.consumer import ConsumerOptions, DurableConsumer, JetStreamDurableConsumer
-from proctor.events.bus.retrying import RETRYABLE, with_retries
-from proctor.events.model import Event
+from proctor.events.bus.pipeline import Message, PublishPipeline
+from proctor.events.bus.retrying import with_retries
+from proctor.events.model import Event, WireEvent
 from proctor.events.names import NameFilter
 from proctor.events.naming import Naming
 
 __all__ = ("JetStreamEventBus", "connect_nats", "ensure_event_stream", "ensure_logs_stream")
 
 log = logging.getLogger(__name__)
-
-MSG_ID_HEADER = "Nats-Msg-Id"
-_WINDOW = 1000  # in flight at once; below nats-py's 4000, so publish_async never stalls
-_RETRYABLE = RETRYABLE
 
 
 async def _reachable(url: str, timeout_s: float) -> bool:
@@ -182,17 +177,6 @@ class _JetStreamSubscription(EventSubscription):
         self._subs.clear()
 
 
-@dataclass(slots=True)
-class _Batch:
-    events: Sequence[Event]
-    messages: list[tuple[str, bytes, dict[str, str]]]
-    receipts: list[PublishReceipt | None] = field(default_factory=list)
-    last_error: BaseException | None = None
-
-    def __post_init__(self) -> None:
-        self.receipts = [None] * len(self.events)
-
-
 class JetStreamEventBus(EventBus):
     """Events on a JetStream stream. Make one with ``await JetStreamEventBus.connect(url)``."""
 
@@ -208,9 +192,11 @@ class JetStreamEventBus(EventBus):
         self.naming = naming
         self.nc = nc
         self.js = nc.jetstream(timeout=attempt_timeout_s)
-        self._publish_deadline_s = publish_deadline_s
-        self._attempt_timeout_s = attempt_timeout_s
         self._owns_connection = owns_connection
+        self.pipeline = PublishPipeline(
+            nc, attempt_timeout_s=attempt_timeout_s, deadline_s=publish_deadline_s
+        )
+        """Pipelined publishing to any stream on this connection (events, run logs)."""
         self._subscriptions: set[_JetStreamSubscription] = set()
 
     @classmethod
@@ -243,108 +229,21 @@ class JetStreamEventBus(EventBus):
             raise
         return bus
 
-    def _message(self, event: Event) -> tuple[str, bytes, dict[str, str]]:
-        return (
-            self.naming.event_subject(event.event),
-            event.to_wire(),
-            {MSG_ID_HEADER: str(event.id)},
-        )
-
     async def publish(self, event: Event) -> PublishReceipt:
-        subject, data, headers = self._message(event)
+        (receipt,) = await self.publish_many([event])
+        return receipt
 
-        async def attempt() -> PublishReceipt:
-            try:
-                ack = await self.js.publish(
-                    subject,
-                    data,
-                    timeout=self._attempt_timeout_s,
-                    stream=self.naming.events_stream,
-                    headers=dict(headers),
-                )
-            except nats.js.errors.APIError as error:
-                if isinstance(error, RETRYABLE):
-                    raise
-                raise BusError(f"JetStream refused event {event.event!r}: {error}") from None
-            return PublishReceipt(event.id, ack.seq, bool(ack.duplicate))
-
-        what = f"publishing {event.event!r} (not confirmed stored)"
-        return await with_retries(attempt, what, deadline_s=self._publish_deadline_s)
-
-    async def publish_many(self, events: Sequence[Event]) -> list[PublishReceipt]:
-        batch = _Batch(events, [self._message(event) for event in events])  # validate first
-        deadline = time.monotonic() + self._publish_deadline_s
-        previous: dict[asyncio.Future[api.PubAck], int] | None = None
-        # Double-buffered windows: window k+1 is on the wire while window k's acks come in,
-        # and at most 3 windows are in flight, below nats-py's stall limit of 4000.
-        for first in range(0, len(events), _WINDOW):
-            current = await self._send(batch, range(first, min(first + _WINDOW, len(events))))
-            if previous is not None:
-                await self._settle(batch, previous, deadline)
-            previous = current
-        if previous is not None:
-            await self._settle(batch, previous, deadline)
-        return [r for r in batch.receipts if r is not None]
-
-    async def _send(
-        self, batch: _Batch, indexes: Iterable[int]
-    ) -> dict[asyncio.Future[api.PubAck], int]:
-        """Put messages on the wire; a message that could not be sent maps to a failed future."""
-        futures: dict[asyncio.Future[api.PubAck], int] = {}
-        stream = self.naming.events_stream
-        for index in indexes:
-            subject, data, headers = batch.messages[index]
-            try:
-                future = await self.js.publish_async(
-                    subject, data, stream=stream, headers=dict(headers)
-                )
-            except nats.errors.ConnectionClosedError:
-                raise BusError("the event bus connection is closed") from None
-            except _RETRYABLE as error:
-                future = asyncio.get_running_loop().create_future()
-                future.set_exception(error)
-            futures[future] = index
-        return futures
-
-    async def _settle(
-        self,
-        batch: _Batch,
-        futures: dict[asyncio.Future[api.PubAck], int],
-        deadline: float,
-    ) -> None:
-        """Collect acks; re-send (same ids, so no duplicates) whatever was not acknowledged."""
-        while futures:
-            done, not_done = await asyncio.wait(futures, timeout=self._attempt_timeout_s)
-            retry: list[int] = []
-            for future in not_done:
-                future.cancel()
-                retry.append(futures[future])
-            for future in done:
-                index = futures[future]
-                error = future.exception()
-                if error is None:
-                    ack = future.result()
-                    batch.receipts[index] = PublishReceipt(
-                        batch.events[index].id, ack.seq, bool(ack.duplicate)
-                    )
-                elif isinstance(error, _RETRYABLE):
-                    batch.last_error = error
-                    retry.append(index)
-                else:
-                    name = batch.events[index].event
-                    raise BusError(f"JetStream refused event {name!r}: {error}") from None
-            if not retry:
-                return
-            if time.monotonic() >= deadline:
-                raise self._unavailable(batch.last_error or TimeoutError())
-            await asyncio.sleep(0.05)
-            futures = await self._send(batch, sorted(retry))
-
-    def _unavailable(self, error: BaseException) -> BrokerUnavailableError:
-        return BrokerUnavailableError(
-            f"JetStream did not acknowledge within {self._publish_deadline_s:g} s "
-            f"({type(error).__name__}); the event was not confirmed stored"
+    async def publish_many(self, events: Sequence[Event | WireEvent]) -> list[PublishReceipt]:
+        messages = [  # validate every event before sending any
+            Message(self.naming.event_subject(e.event), e.to_wire(), str(e.id)) for e in events
+        ]
+        acks = await self.pipeline.publish(
+            self.naming.events_stream, messages, lambda i: f"event {events[i].event!r}"
         )
+        return [
+            PublishReceipt(event.id, ack.sequence, ack.duplicate)
+            for event, ack in zip(events, acks, strict=True)
+        ]
 
     async def subscribe(
         self, *filters: str | NameFilter, start: StartAt = "new"
@@ -405,5 +304,6 @@ class JetStreamEventBus(EventBus):
         for subscription in list(self._subscriptions):
             await subscription.close()
         self._subscriptions.clear()
+        await self.pipeline.close()
         if self._owns_connection and not self.nc.is_closed:
             await self.nc.drain()

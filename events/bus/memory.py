@@ -21,7 +21,7 @@ from proctor.events.bus.consumer import (
     InMemoryDurableConsumer,
     MemoryDurableState,
 )
-from proctor.events.model import Event
+from proctor.events.model import Event, WireEvent
 from proctor.events.names import NameFilter
 from proctor.events.naming import Naming
 
@@ -68,10 +68,12 @@ class InMemoryEventBus(EventBus):
             durable.wakeup.set()
         return PublishReceipt(event.id, sequence, duplicate=False)
 
-    async def publish_many(self, events: Sequence[Event]) -> list[PublishReceipt]:
-        for event in events:
-            event.to_wire()  # all or nothing: validate every event before storing any
-        return [await self.publish(event) for event in events]
+    async def publish_many(self, events: Sequence[Event | WireEvent]) -> list[PublishReceipt]:
+        # All or nothing: validate (and parse) every event before storing any.
+        models = [e.to_event() if isinstance(e, WireEvent) else e for e in events]
+        for event in models:
+            event.to_wire()
+        return [await self.publish(event) for event in models]
 
     async def subscribe(
         self, *filters: str | NameFilter, start: StartAt = "new"

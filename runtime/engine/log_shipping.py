@@ -8,14 +8,11 @@ did not declare it), log lines are not shipped, with one warning, and runs go on
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
-from proctor.core.errors import BrokerUnavailableError
 from proctor.events.bus.base import EventBus
 from proctor.events.bus.memory import InMemoryEventBus
 from proctor.runtime.engine.logs import RunLog
@@ -47,9 +44,8 @@ class InMemoryLogSink:
 class JetStreamLogSink:
     """Publishes log lines to the logs stream, pipelined, resending unacknowledged ones."""
 
-    def __init__(self, bus: JetStreamEventBus, *, deadline_s: float = 30.0) -> None:
+    def __init__(self, bus: JetStreamEventBus) -> None:
         self._bus = bus
-        self._deadline_s = deadline_s
         self._available: bool | None = None
 
     async def _check(self) -> bool:
@@ -71,35 +67,20 @@ class JetStreamLogSink:
     async def publish(self, records: Sequence[RunLog]) -> None:
         if not records or not await self._check():
             return
-        naming, js = self._bus.naming, self._bus.js
+        from proctor.events.bus.pipeline import Message
+
+        prefix = self._bus.naming.logs_prefix
         messages = [
-            (
-                f"{naming.logs_prefix}.{record.flow_run_id or record.task_run_id}",
+            Message(
+                f"{prefix}.{record.flow_run_id or record.task_run_id}",
                 record.model_dump_json().encode(),
-                {"Nats-Msg-Id": str(record.id)},
+                str(record.id),
             )
             for record in records
         ]
-        deadline = time.monotonic() + self._deadline_s
-        todo = list(range(len(messages)))
-        while todo:
-            futures = []
-            for index in todo:
-                subject, data, headers = messages[index]
-                futures.append(
-                    await js.publish_async(
-                        subject, data, stream=naming.logs_stream, headers=headers
-                    )
-                )
-            results = await asyncio.gather(*futures, return_exceptions=True)
-            todo = [i for i, r in zip(todo, results, strict=True) if isinstance(r, BaseException)]
-            if todo and time.monotonic() >= deadline:
-                raise BrokerUnavailableError(
-                    f"JetStream did not acknowledge {len(todo)} log lines within "
-                    f"{self._deadline_s:g} s"
-                )
-            if todo:
-                await asyncio.sleep(0.1)
+        await self._bus.pipeline.publish(
+            self._bus.naming.logs_stream, messages, lambda i: f"log line {records[i].id}"
+        )
 
 
 _memory_sinks: weakref.WeakKeyDictionary[EventBus, InMemoryLogSink] = weakref.WeakKeyDictionary()

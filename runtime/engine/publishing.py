@@ -27,7 +27,7 @@ from typing import Any, Generic, TypeVar
 
 from proctor.core.errors import BrokerUnavailableError
 from proctor.events.emit import BusThread
-from proctor.events.model import Event
+from proctor.events.model import WireEvent
 
 __all__ = ("SETTLE_TIMEOUT_S", "Outbox", "RunPublisher", "asettle", "run_publisher", "settle")
 
@@ -171,7 +171,7 @@ class RunPublisher:
                 raise RuntimeError("the bus thread is gone")
             return alive.spawn(coroutine)
 
-        self.events: Outbox[Event] = Outbox(thread.bus.publish_many, spawn, what="run events")
+        self.events: Outbox[WireEvent] = Outbox(thread.bus.publish_many, spawn, what="run events")
         self.logs: Outbox[Any] = Outbox(
             log_sink_for(thread.bus).publish, spawn, what="run log lines"
         )

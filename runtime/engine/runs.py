@@ -6,14 +6,14 @@ from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
-from proctor.events.model import Event
+from proctor.events.model import WireEvent
 from proctor.runtime.engine.publishing import Outbox
 from proctor.runtime.engine.states import validate_transition
 from proctor.runtime.run_events import (
     FlowRunSnapshot,
     StateSnapshot,
     TaskRunSnapshot,
-    state_change_event,
+    state_change_wire,
 )
 
 __all__ = ("RunTracker",)
@@ -34,7 +34,7 @@ class RunTracker(Generic[S]):
     def __init__(
         self,
         snapshot: S,
-        events: Outbox[Event] | None,
+        events: Outbox[WireEvent] | None,
         *,
         state: StateSnapshot | None = None,
         last_event_id: UUID | None = None,
@@ -60,7 +60,7 @@ class RunTracker(Generic[S]):
         self.history.append(state)
         event_id: UUID | None = None
         if self._events is not None:
-            event = state_change_event(self.snapshot, state, previous, follows=self._last_event_id)
+            event = state_change_wire(self.snapshot, state, previous, follows=self._last_event_id)
             self._last_event_id = event_id = event.id
             self._events.add(event)
         if self._listener is not None:

@@ -6,7 +6,7 @@ import pytest
 
 from proctor.core.errors import EventTooLargeError
 from proctor.events.bus import EventBus
-from proctor.events.model import Event
+from proctor.events.model import Event, WireEvent
 
 RESOURCE = {"proctor.resource.id": "test.resource"}
 
@@ -40,6 +40,16 @@ async def test_publish_many_keeps_order_and_dedups(bus: EventBus) -> None:
     again = await bus.publish_many(events[:10])
     assert all(r.duplicate for r in again)
     assert (await bus.stats()).messages == 50
+
+
+async def test_serialised_events_are_stored_as_the_events_they_encode(bus: EventBus) -> None:
+    events = [make("shop.order.created", n=i) for i in range(3)]
+    async with await bus.subscribe("shop.>") as feed:
+        receipts = await bus.publish_many([events[0], WireEvent.of(events[1]), events[2]])
+        received = [await feed.next(5) for _ in range(3)]
+    assert [r.event_id for r in receipts] == [e.id for e in events]
+    assert received == events
+    assert (await bus.publish_many([WireEvent.of(events[1])]))[0].duplicate
 
 
 async def test_subscription_gets_only_matching_names(bus: EventBus) -> None:

@@ -1,0 +1,215 @@
+"""Pipelined JetStream publishing with cheap acknowledgements.
+
+nats-py's ``publish_async`` makes, per message, a future with a done-callback and a reply
+token drawn from ``os.urandom`` (a system call: it releases the GIL, and with the flow engine
+busy in another thread each release can cost a thread switch). Here one reply subscription
+serves every message: the reply subject is ``<inbox>.<n>`` for a counter ``n``, an ack fills
+its message's slot in a *window* (up to ``WINDOW`` messages), and the window is one future,
+resolved by its last ack. Two windows are in flight at once: the next one goes on the wire
+while the acks of the previous one come in.
+
+A message not acknowledged within ``attempt_timeout_s`` is sent again with the same
+``Nats-Msg-Id`` (JetStream stores it once) until ``deadline_s`` has passed, then
+``BrokerUnavailableError``. A refusal that a retry cannot fix is a ``BusError`` at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import nats.errors
+import nats.js.errors
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+
+from proctor.core.errors import BrokerUnavailableError, BusError
+from proctor.events.bus.retrying import RETRYABLE
+
+__all__ = ("MSG_ID_HEADER", "WINDOW", "Ack", "Message", "PublishPipeline")
+
+MSG_ID_HEADER = "Nats-Msg-Id"
+_EXPECTED_STREAM_HEADER = "Nats-Expected-Stream"
+_STATUS_HEADER = "Status"
+_NO_RESPONDERS = "503"
+WINDOW = 1000
+"""Messages per window; two windows in flight stay below nats-py's 4,000 pending limit."""
+_RESEND_PAUSE_S = 0.05
+
+
+class Message(NamedTuple):
+    """One message for a stream: subject, body, and the dedup id (``Nats-Msg-Id``)."""
+
+    subject: str
+    data: bytes
+    msg_id: str
+
+
+class Ack(NamedTuple):
+    """JetStream's acknowledgement: stored at ``sequence`` (earlier, if ``duplicate``)."""
+
+    sequence: int
+    duplicate: bool
+
+
+_Outcome = Ack | BaseException
+
+
+class _Window:
+    """Messages sent together; ``done`` resolves when every one has an outcome."""
+
+    __slots__ = ("done", "indexes", "left", "outcomes", "tokens")
+
+    def __init__(self, indexes: Sequence[int]) -> None:
+        self.indexes = indexes
+        self.outcomes: dict[int, _Outcome] = {}
+        self.tokens: list[str] = []
+        self.left = len(indexes)
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if not indexes:
+            self.done.set_result(None)
+
+    def settle(self, index: int, outcome: _Outcome) -> None:
+        if index in self.outcomes:
+            return
+        self.outcomes[index] = outcome
+        self.left -= 1
+        if self.left == 0 and not self.done.done():
+            self.done.set_result(None)
+
+
+def _outcome(msg: Msg) -> _Outcome:
+    if msg.headers and msg.headers.get(_STATUS_HEADER) == _NO_RESPONDERS:
+        return nats.js.errors.NoStreamResponseError()
+    try:
+        reply: dict[str, Any] = json.loads(msg.data)
+        if "error" in reply:
+            return nats.js.errors.APIError.from_error(reply["error"])  # type: ignore[no-any-return]
+        return Ack(int(reply["seq"]), bool(reply.get("duplicate", False)))
+    except (ValueError, KeyError, TypeError) as error:
+        return BusError(f"unreadable JetStream acknowledgement: {error}")
+
+
+class PublishPipeline:
+    """Publishes batches to JetStream streams over one connection, pipelined (see module)."""
+
+    def __init__(
+        self, nc: NatsClient, *, attempt_timeout_s: float = 2.0, deadline_s: float = 30.0
+    ) -> None:
+        self._nc = nc
+        self._attempt_timeout_s = attempt_timeout_s
+        self._deadline_s = deadline_s
+        self._prefix: str | None = None
+        self._subscription: Any = None
+        self._lock = asyncio.Lock()
+        self._next = 0
+        self._waiting: dict[str, tuple[_Window, int]] = {}
+
+    async def publish(
+        self, stream: str, messages: Sequence[Message], describe: Callable[[int], str]
+    ) -> list[Ack]:
+        """Store ``messages`` in ``stream``; acks in the same order.
+
+        ``describe(index)`` names a message in errors, e.g. ``event 'shop.order.created'``.
+        """
+        acks: list[Ack | None] = [None] * len(messages)
+        deadline = time.monotonic() + self._deadline_s
+        previous: _Window | None = None
+        for first in range(0, len(messages), WINDOW):
+            indexes = range(first, min(first + WINDOW, len(messages)))
+            current = await self._send(stream, messages, indexes)
+            if previous is not None:
+                await self._collect(stream, messages, previous, acks, deadline, describe)
+            previous = current
+        if previous is not None:
+            await self._collect(stream, messages, previous, acks, deadline, describe)
+        return [ack for ack in acks if ack is not None]
+
+    async def _reply_prefix(self) -> str:
+        if self._prefix is None:
+            async with self._lock:
+                if self._prefix is None:
+                    inbox = self._nc.new_inbox()
+                    self._subscription = await self._nc.subscribe(f"{inbox}.*", cb=self._on_ack)
+                    self._prefix = f"{inbox}."
+        return self._prefix
+
+    async def _send(
+        self, stream: str, messages: Sequence[Message], indexes: Sequence[int]
+    ) -> _Window:
+        """Put messages on the wire; one that could not be sent gets its error as outcome."""
+        prefix = await self._reply_prefix()
+        window = _Window(indexes)
+        publish, waiting, tokens = self._nc.publish, self._waiting, window.tokens
+        for index in indexes:
+            subject, data, msg_id = messages[index]
+            token = str(self._next)
+            self._next += 1
+            waiting[token] = (window, index)
+            tokens.append(token)
+            headers = {MSG_ID_HEADER: msg_id, _EXPECTED_STREAM_HEADER: stream}
+            try:
+                await publish(subject, data, reply=prefix + token, headers=headers)
+            except nats.errors.ConnectionClosedError:
+                raise BusError("the event bus connection is closed") from None
+            except RETRYABLE as error:
+                waiting.pop(token, None)
+                window.settle(index, error)
+        return window
+
+    async def _on_ack(self, msg: Msg) -> None:
+        prefix = self._prefix
+        if prefix is None:
+            return
+        entry = self._waiting.pop(msg.subject[len(prefix) :], None)
+        if entry is not None:  # else: an ack that came after its window was given up on
+            window, index = entry
+            window.settle(index, _outcome(msg))
+
+    async def _collect(
+        self,
+        stream: str,
+        messages: Sequence[Message],
+        window: _Window,
+        acks: list[Ack | None],
+        deadline: float,
+        describe: Callable[[int], str],
+    ) -> None:
+        """Gather a window's acks; send again (same ids) whatever was not acknowledged."""
+        last_error: BaseException | None = None
+        while True:
+            if not window.done.done():
+                await asyncio.wait([window.done], timeout=self._attempt_timeout_s)
+            for token in window.tokens:
+                self._waiting.pop(token, None)
+            retry: list[int] = []
+            for index in window.indexes:
+                outcome = window.outcomes.get(index)
+                if isinstance(outcome, Ack):
+                    acks[index] = outcome
+                elif outcome is None or isinstance(outcome, RETRYABLE):
+                    last_error = outcome or TimeoutError()
+                    retry.append(index)
+                else:
+                    raise BusError(f"JetStream refused {describe(index)}: {outcome}") from None
+            if not retry:
+                return
+            if time.monotonic() >= deadline:
+                raise BrokerUnavailableError(
+                    f"JetStream did not acknowledge within {self._deadline_s:g} s "
+                    f"({type(last_error).__name__}); {len(retry)} messages were not "
+                    "confirmed stored"
+                )
+            await asyncio.sleep(_RESEND_PAUSE_S)
+            window = await self._send(stream, messages, retry)
+
+    async def close(self) -> None:
+        """Stop listening for acks (the connection stays open)."""
+        subscription, self._subscription, self._prefix = self._subscription, None, None
+        if subscription is not None:
+            with contextlib.suppress(nats.errors.Error):
+                await subscription.unsubscribe()

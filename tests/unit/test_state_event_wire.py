@@ -1,0 +1,137 @@
+"""The flow engine's fast serializer writes exactly the JSON the ``Event`` model would."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from proctor.core.errors import EventError, EventTooLargeError
+from proctor.events.ids import uuid7
+from proctor.events.model import WireEvent
+from proctor.runtime.engine import states
+from proctor.runtime.run_events import (
+    FlowRunSnapshot,
+    StateSnapshot,
+    StateType,
+    TaskRunSnapshot,
+    state_change_event,
+    state_change_wire,
+)
+
+DUE = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+STATES: list[Callable[[], states.State[Any]]] = [
+    lambda: states.Scheduled(scheduled_time=DUE),
+    lambda: states.Late("late by 3 s", scheduled_time=DUE),
+    lambda: states.AwaitingRetry("retry 1 of 2 in 5 s", scheduled_time=DUE),
+    states.Pending,
+    states.Running,
+    states.Retrying,
+    lambda: states.Completed(42),
+    lambda: states.Cached(42, "from cache"),
+    lambda: states.Failed('boom: "quoted" \\ and ünïcødé\n'),
+    lambda: states.TimedOut("after 1 s"),
+    lambda: states.Crashed("crashed: KeyboardInterrupt: "),
+    states.Cancelling,
+    lambda: states.Cancelled("by request"),
+    states.Paused,
+]
+
+FLOW_RUN = FlowRunSnapshot(
+    id=uuid7(),
+    name="brave-koala",
+    flow_name="etl ✓",
+    flow_version="1.2",
+    deployment_id=uuid7(),
+    deployment_name="nightly",
+    work_pool="pool-a",
+    work_queue="default",
+    parameters={"n": 3, "ratio": 0.5, "nested": {"a": [1, None, True]}, "text": "héllo"},
+    tags=("prod", "team:data"),
+    run_count=1,
+    parent_flow_run_id=uuid7(),
+    parent_task_run_id=uuid7(),
+    retry_of=uuid7(),
+    expected_start_time=DUE,
+    start_time=DUE + timedelta(seconds=1),
+)
+TASK_RUN = TaskRunSnapshot.model_validate(
+    {
+        "id": uuid7(),
+        "name": "load-3",
+        "task_key": "pipeline.load",
+        "dynamic_key": "3",
+        "flow_run_id": uuid7(),
+        "flow_name": "etl",
+        "tags": ("io",),
+        "run_count": 2,
+        "task_inputs": {"rows": [uuid7(), uuid7()], "config": []},
+        "wait_for": [uuid7()],
+        "cache_key": "abc123",
+        "start_time": DUE,
+        "end_time": DUE + timedelta(seconds=1.5),
+    }
+)
+BARE_TASK_RUN = TaskRunSnapshot(id=uuid7(), name="t-0", task_key="m.t", dynamic_key="0")
+RUNS = [FLOW_RUN, TASK_RUN, BARE_TASK_RUN]
+
+
+def assert_same_as_model(
+    run: FlowRunSnapshot | TaskRunSnapshot,
+    state: StateSnapshot,
+    previous: StateSnapshot | None,
+    follows: Any = None,
+) -> WireEvent:
+    wire = state_change_wire(run, state, previous, follows=follows)
+    event = state_change_event(run, state, previous, follows=follows, id=wire.id)
+    assert wire.data == event.to_wire()
+    assert (wire.id, wire.event) == (event.id, event.event)
+    assert wire.to_event() == event
+    return wire
+
+
+@pytest.mark.parametrize("make_state", STATES)
+@pytest.mark.parametrize("run", RUNS, ids=["flow-run", "task-run", "bare-task-run"])
+def test_every_state_event_is_byte_for_byte_the_models(
+    run: FlowRunSnapshot | TaskRunSnapshot, make_state: Callable[[], states.State[Any]]
+) -> None:
+    previous = states.Running("was running").snapshot
+    state = make_state().snapshot
+    assert_same_as_model(run, state, None)
+    assert_same_as_model(run, state, previous, follows=uuid7())
+
+
+def test_a_timestamp_in_another_zone_is_stored_in_utc_like_the_model() -> None:
+    state = StateSnapshot(
+        type=StateType.RUNNING,
+        name="Running",
+        timestamp=datetime(2026, 5, 1, 8, 0, tzinfo=timezone(timedelta(hours=-4))),
+    )
+    wire = assert_same_as_model(TASK_RUN, state, None)
+    assert b'"occurred":"2026-05-01T12:00:00Z"' in wire.data
+
+
+def test_a_bad_state_name_is_the_models_error() -> None:
+    state = StateSnapshot(type=StateType.COMPLETED, name="All done")
+    with pytest.raises(EventError, match="All done"):
+        state_change_wire(TASK_RUN, state, None)
+
+
+def test_a_tag_over_the_label_limit_is_the_models_error() -> None:
+    run = TASK_RUN.model_copy(update={"tags": ("x" * 3000,)})
+    with pytest.raises(EventError, match=r"related\.2: .*the limit is 2048"):
+        state_change_wire(run, states.Pending().snapshot, None)
+
+
+def test_an_event_over_the_payload_limit_is_the_models_error() -> None:
+    run = FLOW_RUN.model_copy(update={"parameters": {"blob": "x" * 300_000}})
+    with pytest.raises(EventTooLargeError):
+        state_change_wire(run, states.Pending().snapshot, None)
+
+
+def test_a_large_event_within_the_limits_falls_back_to_the_model_and_matches() -> None:
+    run = FLOW_RUN.model_copy(update={"parameters": {"blob": "x" * 200_000}})
+    state = states.Pending().snapshot
+    assert len(assert_same_as_model(run, state, None).data) > 200_000
