@@ -71,6 +71,12 @@ async def browser() -> AsyncIterator[Browser]:
         await launched.close()
 
 
+@pytest.fixture
+def auth_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Token auth for the server (request it before `page`, which starts the server)."""
+    monkeypatch.setenv("PROCTOR_API_AUTH", "token")
+
+
 @pytest_asyncio.fixture(loop_scope="session")
 async def server(isolated_environment: Path) -> AsyncIterator[LocalServer]:
     running = LocalServer(ProctorSettings(), port=0)

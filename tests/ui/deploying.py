@@ -19,6 +19,7 @@ from proctor.runtime.server import LocalServer
 PROCTOR = str(Path(sysconfig.get_path("scripts")) / "proctor")
 FLOWS = Path(__file__).resolve().parent / "flows.py"
 POOL = "local"
+FINAL_STATES = ("Completed", "Failed", "Crashed")
 
 
 async def deploy(http: httpx.AsyncClient, **fields: Any) -> dict[str, Any]:
@@ -89,3 +90,25 @@ async def request_run(server: LocalServer, http: httpx.AsyncClient) -> str:
     await caught_up(server)
     name: str = answer.json()["name"]
     return name
+
+
+async def run_to_end(
+    server: LocalServer, http: httpx.AsyncClient, deployment: str, **body: Any
+) -> dict[str, Any]:
+    """Request a run of ``deployment`` (flow/name) and wait until it has ended (Completed,
+    Failed or Crashed) and is recorded; the run as the request answered it."""
+    from tests.server.conftest import caught_up
+
+    assert server.bus is not None
+    ended = await server.bus.subscribe(*(f"proctor.flow-run.{s}" for s in FINAL_STATES))
+    try:
+        answer = await http.post(f"/api/deployments/name/{deployment}/runs", json=body)
+        assert answer.status_code == 201, answer.text
+        run: dict[str, Any] = answer.json()
+        resource = f"proctor.flow-run.{run['flow_run_id']}"
+        while (await ended.next(120)).resource.id != resource:
+            pass
+    finally:
+        await ended.close()
+    await caught_up(server)
+    return run

@@ -1,9 +1,11 @@
 """Flows the UI and CLI tests run for real: one that fails in a task, one that completes, one
-that runs until it is cancelled (from a deployment, by a worker)."""
+that runs until it is cancelled, one that fails its first attempts (from a deployment, by a
+worker)."""
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from proctor import flow, get_run_logger, task
 
@@ -61,3 +63,17 @@ def slow(ticks: int = 300) -> int:
         log.info("tick %d", tick)
         time.sleep(0.2)  # allow-sleep: the work a cancel interrupts
     return ticks
+
+
+@flow
+def flaky(ledger: str, failures: int = 1) -> int:
+    """Fails its first ``failures`` attempts (counted in the file ``ledger``), then completes:
+    what the retry tests retry."""
+    path = Path(ledger)
+    attempt = len(path.read_text().splitlines()) + 1 if path.exists() else 1
+    with path.open("a") as file:
+        file.write(f"attempt {attempt}\n")
+    get_run_logger().info("attempt %d", attempt)
+    if attempt <= failures:
+        raise RuntimeError(f"attempt {attempt} of {failures + 1} fails on purpose")
+    return attempt

@@ -181,12 +181,6 @@ async def test_the_other_pages_render(page: Page) -> None:
         await screenshot(page, path.strip("/"))
 
 
-@pytest.fixture
-def auth_on(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Token auth for the server (request it before `page`, which starts the server)."""
-    monkeypatch.setenv("PROCTOR_API_AUTH", "token")
-
-
 async def test_with_auth_on_the_ui_asks_for_a_token_once(
     auth_on: None, page: Page, server: LocalServer, watch: Watch
 ) -> None:

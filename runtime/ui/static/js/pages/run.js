@@ -121,17 +121,17 @@ function eventRows(events) {
   ], events, { empty: 'No events yet.' });
 }
 
-// The run; a run just requested (run, retry) may take a moment to be recorded: wait for it.
+// The run; a run just requested (run, retry) may take a moment to be recorded (longer on a
+// busy server): wait for it, up to about 30 s. Asked as a listing, which answers an empty page
+// rather than a 404 while the run is not there yet; then a last read says why if it never came.
 async function firstRead(id, root, signal) {
-  for (let attempt = 0; ; attempt += 1) {
-    try {
-      return await api(`/api/flow-runs/${id}`, { signal });
-    } catch (error) {
-      if (error.status !== 404 || attempt >= 20) throw error;
-      if (attempt === 0) root.replaceChildren(h('p', { class: 'muted' }, 'Waiting for the run to be recorded…'));
-      await new Promise((resolve) => { setTimeout(resolve, 250); });
-    }
+  for (let attempt = 0; attempt < 40; attempt += 1) {
+    const found = await api('/api/flow-runs', { params: { ids: id, limit: 1 }, signal });
+    if (found.items.length) return found.items[0];
+    if (attempt === 0) root.replaceChildren(h('p', { class: 'muted' }, 'Waiting for the run to be recorded…'));
+    await new Promise((resolve) => { setTimeout(resolve, Math.min(250 * (attempt + 1), 1000)); });
   }
+  return api(`/api/flow-runs/${id}`, { signal });
 }
 
 export async function render({ root, params: [id], signal }) {
@@ -141,6 +141,7 @@ export async function render({ root, params: [id], signal }) {
   const head = h('div', { class: 'page-head' });
   const failure = h('div', {});
   const factsBox = h('div', {});
+  const paramsBox = h('div', {});
   const timelineBox = h('div', {});
   const graphBox = h('div', { class: 'graph-wrap' });
   const graphNote = h('p', { class: 'muted small' });
@@ -183,15 +184,23 @@ export async function render({ root, params: [id], signal }) {
     graphBox.replaceChildren(renderGraph(graph, { selected: selected?.id, onSelect: select }));
     graphNote.textContent = `${graph.nodes.length} task runs, ${graph.edges.length} dependencies. Click a task to filter its logs.`;
   };
+  let bar = null; // the command buttons, kept while the state is the same (an armed one stays armed)
+  let barState = null;
   const drawHead = async () => {
+    if (run.state.id !== barState) {
+      bar = await commands(run, () => refresh());
+      barState = run.state.id;
+    }
     head.replaceChildren(
       h('div', { class: 'grow' },
         h('p', { class: 'subtitle' }, link('/runs', 'Flow runs'), ' / ', run.flow_name),
         h('h1', {}, run.name, ' ', stateBadge(run.state))),
-      await commands(run, () => refresh()));
+      bar);
     failure.replaceChildren(FAILED.has(run.state.type) && run.state.message
       ? h('pre', { class: 'failure-message', role: 'alert' }, run.state.message) : '');
     factsBox.replaceChildren(facts(run));
+    paramsBox.replaceChildren(Object.keys(run.parameters).length  // completed as the run starts
+      ? jsonView(run.parameters) : h('p', { class: 'empty' }, 'No parameters.'));
   };
   const loadEvents = async () => {
     const [own, related] = await Promise.all([
@@ -231,7 +240,7 @@ export async function render({ root, params: [id], signal }) {
         levelSelect((level) => logs.setFilter({ min_level: level }))),
       logs.el),
     h('div', { class: 'cols' },
-      section('Parameters', Object.keys(run.parameters).length ? jsonView(run.parameters) : h('p', { class: 'empty' }, 'No parameters.')),
+      section('Parameters', paramsBox),
       section('Related events', eventsBox,
         h('p', { class: 'small' }, link(`/events?related=${encodeURIComponent(resource)}`, 'Events of its task runs →'), ' · ',
           link(`/events?resource=${encodeURIComponent(resource)}`, 'State changes →')))));
