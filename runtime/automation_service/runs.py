@@ -109,9 +109,9 @@ class RuntimeRunControl:
         caused_by: UUID | None = None,
     ) -> RunHandle:
         row = await self._deployment(deployment)
-        if row.entrypoint is None or row.work_pool is None:
+        if row.entrypoint is None and row.work_pool is not None:  # served ones need none
             raise ActionError(
-                f"deployment {row.flow_name}/{row.name} has no entrypoint or work pool: it cannot "
+                f"deployment {row.flow_name}/{row.name} has no entrypoint: it cannot "
                 "be run by a worker",
                 reason="deployment_not_runnable",
             )
