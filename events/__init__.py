@@ -1,6 +1,7 @@
 """Events: the model every part shares, the names and label matchers, and the bus.
 
-The buses are imported on first use, so importing this package does not load nats-py.
+The buses and the embedded server are imported on first use, so importing this package does
+not load nats-py.
 """
 
 from typing import TYPE_CHECKING, Any
@@ -25,11 +26,11 @@ from proctor.events.labels import (
 from proctor.events.model import MAX_EVENT_BYTES, MAX_PAYLOAD_BYTES, Event
 from proctor.events.names import EventName, NameFilter, validate_event_name
 from proctor.events.naming import Naming
-from proctor.events.nats_server import EmbeddedNats, NatsLimits
 
 if TYPE_CHECKING:
     from proctor.events.bus.jetstream import JetStreamEventBus
     from proctor.events.bus.memory import InMemoryEventBus
+    from proctor.events.nats_server import EmbeddedNats, NatsLimits
 
 __all__ = (
     "ID_LABEL",
@@ -71,4 +72,8 @@ def __getattr__(name: str) -> Any:
         from proctor.events.bus.memory import InMemoryEventBus
 
         return InMemoryEventBus
+    if name in ("EmbeddedNats", "NatsLimits"):
+        from proctor.events import nats_server
+
+        return getattr(nats_server, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
