@@ -38,6 +38,7 @@ from proctor.events.labels import ID_LABEL, NAME_LABEL, ROLE_LABEL
 from proctor.events.model import Event, utcnow
 from proctor.events.names import compile_filter
 from proctor.runtime.engine.logs import RunLog
+from proctor.runtime.metrics import count_log_lines, count_recorded
 from proctor.runtime.store.projection import UNDECODABLE, UNPROJECTABLE, Projection
 from proctor.runtime.store.records import RunLogRecord
 from proctor.runtime.store.store import Store
@@ -93,9 +94,11 @@ class Recorder:
         options: RecorderOptions | None = None,
         clock: Callable[[], datetime] = utcnow,
         project: Callable[[Projection, int, str, bytes], None] = Projection.add,
+        count: Callable[[Sequence[Delivery]], None] = count_recorded,
     ) -> None:
         self.store = store
         self._add = project
+        self._count = count
         self.consumer = consumer
         self.options = options or RecorderOptions()
         self.stats = RecorderStats()
@@ -143,7 +146,14 @@ class Recorder:
             options.consumer,
         )
         await consumer.open()
-        return cls(store, consumer, reporter=bus, options=options, project=_project_log)
+        return cls(
+            store,
+            consumer,
+            reporter=bus,
+            options=options,
+            project=_project_log,
+            count=count_log_lines,
+        )
 
     async def start(self) -> None:
         """Run in the background until ``stop()``."""
@@ -237,6 +247,7 @@ class Recorder:
             log.warning("recorder: acks not confirmed (%s)", error)
         self.stats.messages += len(deliveries)
         self.stats.batches += 1
+        self._count(deliveries)
         async with self._progress:
             highest = max(d.sequence for d in deliveries)
             self.stats.recorded_through = max(self.stats.recorded_through, highest)

@@ -6,10 +6,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from proctor.core.settings import ProctorSettings
 from proctor.events.bus.base import EventBus
+from proctor.events.model import utcnow
 from proctor.runtime.api.auth import Scope, TokenStore, authorize
 from proctor.runtime.api.automations import automations_router
 from proctor.runtime.api.deployments import deployments_router
@@ -22,6 +23,8 @@ from proctor.runtime.api.webhooks import webhooks_router
 from proctor.runtime.api.work_pools import concurrency_router, work_pools_router
 from proctor.runtime.automation_service.registry import AutomationRegistry
 from proctor.runtime.deployments import LazyRuntime
+from proctor.runtime.metrics import CONTENT_TYPE, exposition, read_shared_state
+from proctor.runtime.orchestration.model import WorkerBeat
 from proctor.runtime.store import Store
 from proctor.runtime.ui import mount_ui
 from proctor.runtime.webhooks.receiver import DEFAULT_PUBLISH_TIMEOUT_S, WebhookReceiver
@@ -82,6 +85,23 @@ def create_app(services: ApiServices) -> FastAPI:
         failing = ", ".join(name for name, ok in results.items() if not ok)
         return error_response(503, f"not ready: {failing}")
 
+    runtime = LazyRuntime(services.bus, services.store)  # deployments, pools, run commands
+
+    async def worker_beats() -> list[WorkerBeat]:
+        return await (await runtime.get()).plane.worker_beats()
+
+    @app.get(
+        "/metrics",
+        tags=["server"],
+        summary="Prometheus metrics (text exposition format)",
+        dependencies=[Depends(require_scope)],
+        response_class=Response,
+    )
+    async def metrics() -> Response:
+        runs = services.store.runs.count_flow_runs_by_state
+        state = await read_shared_state(services.bus, runs, worker_beats, utcnow())
+        return Response(exposition(state), media_type=CONTENT_TYPE)
+
     registry = WebhookRegistry(services.store)
     receiver = WebhookReceiver(
         services.bus,
@@ -100,7 +120,6 @@ def create_app(services: ApiServices) -> FastAPI:
     api.include_router(runs_router(services.store))
     api.include_router(webhooks_router(registry, services.store))
     api.include_router(automations_router(AutomationRegistry(services.store, services.bus)))
-    runtime = LazyRuntime(services.bus, services.store)  # deployments, pools, run commands
     for router in (deployments_router, work_pools_router, concurrency_router, run_commands_router):
         api.include_router(router(runtime))
     app.include_router(api)

@@ -158,6 +158,12 @@ class RunRepository(Repository):
         statement = select(func.count()).select_from(FLOW_RUN).where(*conditions)
         return int(await self._scalar(statement))
 
+    async def count_flow_runs_by_state(self) -> dict[str, int]:
+        """How many flow runs are in each state, by state name (``Late``, ``Retrying``...)."""
+        name = FLOW_RUN.c.state_name
+        statement = select(name, func.count().label("runs")).group_by(name)
+        return {row["state_name"]: int(row["runs"]) for row in await self._all(statement)}
+
     async def _scalar(self, statement: Select[Any]) -> Any:
         async with self.reading() as connection:
             return (await connection.execute(statement)).scalar_one()

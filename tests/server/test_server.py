@@ -110,6 +110,8 @@ async def test_token_auth_end_to_end(
             assert (await http.get("/api/flow-runs")).status_code == 401
             bearer = {"Authorization": f"Bearer {token}"}
             assert (await http.get("/api/flow-runs", headers=bearer)).status_code == 200
+            assert (await http.get("/metrics")).status_code == 401
+            assert (await http.get("/metrics", headers=bearer)).status_code == 200
             body = {"event": "a.b", "resource": {"proctor.resource.id": "x"}}
             written = await http.post("/api/events", json=body, headers=bearer)
             assert written.status_code == 403
