@@ -21,6 +21,7 @@ BENCHMARKS = {
     "runtime": "bench.runtime",
     "webhooks": "bench.webhooks",
     "automations": "bench.automations",
+    "server": "bench.server",
 }
 
 
