@@ -7,13 +7,13 @@ from typing import Any, Generic, TypeVar
 from uuid import UUID
 
 from proctor.events.model import WireEvent
+from proctor.runtime.engine.event_writer import StateEventWriter
 from proctor.runtime.engine.publishing import Outbox
 from proctor.runtime.engine.states import validate_transition
 from proctor.runtime.run_events import (
     FlowRunSnapshot,
     StateSnapshot,
     TaskRunSnapshot,
-    state_change_wire,
 )
 
 __all__ = ("RunTracker",)
@@ -29,7 +29,15 @@ class RunTracker(Generic[S]):
     previous event, so a reader can order them). Without an outbox nothing is built.
     """
 
-    __slots__ = ("_events", "_last_event_id", "_listener", "history", "snapshot", "state")
+    __slots__ = (
+        "_events",
+        "_last_event_id",
+        "_listener",
+        "_writer",
+        "history",
+        "snapshot",
+        "state",
+    )
 
     def __init__(
         self,
@@ -44,6 +52,7 @@ class RunTracker(Generic[S]):
         self.state: StateSnapshot | None = state
         self.history: list[StateSnapshot] = [state] if state is not None else []
         self._events = events
+        self._writer = StateEventWriter()
         self._last_event_id: UUID | None = last_event_id
         self._listener: Callable[[S, StateSnapshot, UUID | None], None] | None = listener
 
@@ -60,7 +69,7 @@ class RunTracker(Generic[S]):
         self.history.append(state)
         event_id: UUID | None = None
         if self._events is not None:
-            event = state_change_wire(self.snapshot, state, previous, follows=self._last_event_id)
+            event = self._writer.write(self.snapshot, state, previous, follows=self._last_event_id)
             self._last_event_id = event_id = event.id
             self._events.add(event)
         if self._listener is not None:

@@ -1,4 +1,4 @@
-"""The flow engine's fast serializer writes exactly the JSON the ``Event`` model would."""
+"""The flow engine's event writer writes exactly the JSON the ``Event`` model would."""
 
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ from proctor.core.errors import EventError, EventTooLargeError
 from proctor.events.ids import uuid7
 from proctor.events.model import WireEvent
 from proctor.runtime.engine import states
+from proctor.runtime.engine.event_writer import StateEventWriter
 from proctor.runtime.run_events import (
     FlowRunSnapshot,
     StateSnapshot,
     StateType,
     TaskRunSnapshot,
     state_change_event,
-    state_change_wire,
 )
 
 DUE = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
@@ -83,8 +83,9 @@ def assert_same_as_model(
     state: StateSnapshot,
     previous: StateSnapshot | None,
     follows: Any = None,
+    writer: StateEventWriter | None = None,
 ) -> WireEvent:
-    wire = state_change_wire(run, state, previous, follows=follows)
+    wire = (writer or StateEventWriter()).write(run, state, previous, follows=follows)
     event = state_change_event(run, state, previous, follows=follows, id=wire.id)
     assert wire.data == event.to_wire()
     assert (wire.id, wire.event) == (event.id, event.event)
@@ -103,6 +104,18 @@ def test_every_state_event_is_byte_for_byte_the_models(
     assert_same_as_model(run, state, previous, follows=uuid7())
 
 
+@pytest.mark.parametrize("run", RUNS, ids=["flow-run", "task-run", "bare-task-run"])
+def test_a_runs_events_in_sequence_are_the_models(run: FlowRunSnapshot | TaskRunSnapshot) -> None:
+    writer, previous, follows = StateEventWriter(), None, None
+    chain = [states.Pending(), states.Running(), states.AwaitingRetry(scheduled_time=DUE)]
+    chain += [states.Retrying(), states.Completed(1)]
+    for count, made in enumerate(chain):
+        run = run.model_copy(update={"run_count": count, "tags": run.tags[: 3 - count]})
+        state = made.snapshot
+        follows = assert_same_as_model(run, state, previous, follows, writer).id
+        previous = state
+
+
 def test_a_timestamp_in_another_zone_is_stored_in_utc_like_the_model() -> None:
     state = StateSnapshot(
         type=StateType.RUNNING,
@@ -116,19 +129,19 @@ def test_a_timestamp_in_another_zone_is_stored_in_utc_like_the_model() -> None:
 def test_a_bad_state_name_is_the_models_error() -> None:
     state = StateSnapshot(type=StateType.COMPLETED, name="All done")
     with pytest.raises(EventError, match="All done"):
-        state_change_wire(TASK_RUN, state, None)
+        StateEventWriter().write(TASK_RUN, state, None)
 
 
 def test_a_tag_over_the_label_limit_is_the_models_error() -> None:
     run = TASK_RUN.model_copy(update={"tags": ("x" * 3000,)})
     with pytest.raises(EventError, match=r"related\.2: .*the limit is 2048"):
-        state_change_wire(run, states.Pending().snapshot, None)
+        StateEventWriter().write(run, states.Pending().snapshot, None)
 
 
 def test_an_event_over_the_payload_limit_is_the_models_error() -> None:
     run = FLOW_RUN.model_copy(update={"parameters": {"blob": "x" * 300_000}})
     with pytest.raises(EventTooLargeError):
-        state_change_wire(run, states.Pending().snapshot, None)
+        StateEventWriter().write(run, states.Pending().snapshot, None)
 
 
 def test_a_large_event_within_the_limits_falls_back_to_the_model_and_matches() -> None:

@@ -1,0 +1,122 @@
+"""A run's state-change events written straight to their wire bytes: the engine's hot path.
+
+``StateEventWriter.write(...)`` gives exactly the bytes of ``state_change_event(...).to_wire()``
+(``tests/unit/test_state_event_wire.py`` holds them equal for every state) at a fraction of
+the cost: no ``Event`` is built, the parts are serialised with pydantic-core and joined, and
+what one run's events share is reused (its related resources, checked once while they stay
+the same, and the JSON of its last state, which is the next event's ``previous_state``).
+
+It applies the model's checks that these values could fail (event name, label limits, size)
+and hands anything unusual to ``state_change_event``, which raises the model's
+``EventError`` naming the field.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC
+from functools import lru_cache
+from uuid import UUID
+
+from pydantic_core import to_json
+
+from proctor.core.errors import EventError
+from proctor.events.ids import uuid7
+from proctor.events.labels import ID_LABEL, ROLE_LABEL, check_labels
+from proctor.events.model import MAX_PAYLOAD_BYTES, MAX_RELATED, WireEvent
+from proctor.events.names import validate_event_name
+from proctor.runtime.run_events import (
+    FLOW_RUN_PREFIX,
+    TASK_RUN_PREFIX,
+    FlowRunSnapshot,
+    StateSnapshot,
+    TaskRunSnapshot,
+    related_of,
+    resource_of,
+    state_change_event,
+)
+
+__all__ = ("StateEventWriter",)
+
+
+class StateEventWriter:
+    """Writes the state-change events of one run, in order (not thread-safe)."""
+
+    __slots__ = ("_related", "_related_json", "_state", "_state_json")
+
+    def __init__(self) -> None:
+        self._related: list[dict[str, str]] | None = None
+        self._related_json: bytes | None = None
+        self._state: StateSnapshot | None = None
+        self._state_json = b""
+
+    def write(
+        self,
+        run: FlowRunSnapshot | TaskRunSnapshot,
+        state: StateSnapshot,
+        previous_state: StateSnapshot | None,
+        *,
+        follows: UUID | None = None,
+    ) -> WireEvent:
+        """The event for ``run`` entering ``state``, as ``state_change_event`` makes it."""
+        event_id = uuid7()
+        prefix = FLOW_RUN_PREFIX if isinstance(run, FlowRunSnapshot) else TASK_RUN_PREFIX
+        name = f"{prefix}.{state.name}"
+        resource = resource_of(run, state, prefix)
+        related = self._related_bytes(run)
+        if (
+            related is not None
+            and state.timestamp.tzinfo is UTC
+            and _valid_name(name)
+            and _valid_labels(resource, (ID_LABEL,))
+        ):
+            previous = b"null" if previous_state is None else self._state_bytes(previous_state)
+            data = b"".join(
+                (
+                    b'{"id":"', str(event_id).encode(),
+                    b'","occurred":', to_json(state.timestamp),
+                    b',"event":"', name.encode(),
+                    b'","resource":', to_json(resource),
+                    b',"related":', related,
+                    b',"payload":{"run":', to_json(run),
+                    b',"state":', self._state_bytes(state),
+                    b',"previous_state":', previous,
+                    b'},"follows":', b"null" if follows is None else f'"{follows}"'.encode(),
+                    b',"caused_by":null,"hops":0}',
+                )
+            )  # fmt: skip
+            if len(data) <= MAX_PAYLOAD_BYTES:  # so the payload alone is within its limit too
+                return WireEvent(event_id, name, data)
+        event = state_change_event(run, state, previous_state, follows=follows, id=event_id)
+        return WireEvent.of(event)
+
+    def _related_bytes(self, run: FlowRunSnapshot | TaskRunSnapshot) -> bytes | None:
+        """The related resources as JSON, or None if the model would refuse them."""
+        related = related_of(run)
+        if related != self._related:
+            valid = len(related) <= MAX_RELATED and all(
+                _valid_labels(labels, (ID_LABEL, ROLE_LABEL)) for labels in related
+            )
+            self._related, self._related_json = related, to_json(related) if valid else None
+        return self._related_json
+
+    def _state_bytes(self, state: StateSnapshot) -> bytes:
+        if state is not self._state:
+            self._state, self._state_json = state, to_json(state)
+        return self._state_json
+
+
+@lru_cache(maxsize=256)
+def _valid_name(name: str) -> bool:
+    try:
+        validate_event_name(name)
+    except EventError:
+        return False
+    return True
+
+
+def _valid_labels(labels: dict[str, str], required: tuple[str, ...]) -> bool:
+    try:
+        check_labels(labels, required)
+    except ValueError:
+        return False
+    return True
