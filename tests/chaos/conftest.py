@@ -1,4 +1,5 @@
-"""Fixtures of the chaos tests: a 3-node NATS cluster per test and a bus on it."""
+"""Fixtures of the chaos tests: a 3-node NATS cluster per test and a bus on it; the run
+plane's fixtures (``plane``, ``feed``, ``monitor``) of tests/runtime."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from proctor.events.bus import EventStreamConfig, JetStreamEventBus
 from proctor.events.naming import Naming
 from proctor.events.nats_cluster import NatsCluster
+from tests.runtime.conftest import feed, monitor, plane  # noqa: F401 (the run plane's fixtures)
 
 R3_STREAM = EventStreamConfig(
     max_age=timedelta(hours=1), duplicate_window=timedelta(minutes=5), replicas=3
