@@ -6,32 +6,33 @@ import os
 import threading
 import time
 import uuid
+from array import array
 
 __all__ = ("uuid7",)
 
 _lock = threading.Lock()
 _last_ms = 0
 _counter = 0
-_POOL_BYTES = 4096
-_pool: list[int] = []
+_POOL_BYTES = 64 * 1024
+_pool = array("Q")
 _RAND_B = (1 << 62) - 1
 _VERSION_AND_VARIANT = (0x7 << 76) | (0b10 << 62)
 
 
 def _random64() -> int:
-    """64 random bits from ``os.urandom``, read 4 KiB at a time (call with ``_lock`` held).
+    """64 random bits from ``os.urandom``, read 64 KiB at a time (call with ``_lock`` held).
 
-    One system call per 512 draws instead of two per id: a system call releases the GIL, and
-    under load every release can cost a thread-switch interval (the flow engine makes ids on
-    its hot path while the bus thread publishes).
+    One system call per ~2,700 ids instead of two per id: a system call releases the GIL,
+    and under load every release can cost a thread-switch interval (the flow engine makes ids
+    on its hot path while the bus thread publishes).
     """
     if not _pool:
-        _pool.extend(memoryview(os.urandom(_POOL_BYTES)).cast("Q").tolist())
+        _pool.frombytes(os.urandom(_POOL_BYTES))
     return _pool.pop()
 
 
 def _forget_pool() -> None:
-    _pool.clear()  # a forked child must not replay its parent's random bytes
+    del _pool[:]  # a forked child must not replay its parent's random bytes
 
 
 os.register_at_fork(after_in_child=_forget_pool)

@@ -21,7 +21,7 @@ from pydantic_core import to_json
 
 from proctor.core.errors import EventError
 from proctor.events.ids import uuid7
-from proctor.events.labels import ID_LABEL, ROLE_LABEL, check_labels
+from proctor.events.labels import ID_LABEL, MAX_LABEL_VALUE_LENGTH, ROLE_LABEL, check_labels
 from proctor.events.model import MAX_PAYLOAD_BYTES, MAX_RELATED, WireEvent
 from proctor.events.names import validate_event_name
 from proctor.runtime.run_events import (
@@ -63,11 +63,13 @@ class StateEventWriter:
         name = f"{prefix}.{state.name}"
         resource = resource_of(run, state, prefix)
         related = self._related_bytes(run)
+        # Of the resource's labels only the run name is free text (the state name is checked
+        # as part of the event name).
         if (
             related is not None
             and state.timestamp.tzinfo is UTC
             and _valid_name(name)
-            and _valid_labels(resource, (ID_LABEL,))
+            and len(run.name) <= MAX_LABEL_VALUE_LENGTH
         ):
             previous = b"null" if previous_state is None else self._state_bytes(previous_state)
             data = b"".join(
@@ -93,9 +95,7 @@ class StateEventWriter:
         """The related resources as JSON, or None if the model would refuse them."""
         related = related_of(run)
         if related != self._related:
-            valid = len(related) <= MAX_RELATED and all(
-                _valid_labels(labels, (ID_LABEL, ROLE_LABEL)) for labels in related
-            )
+            valid = len(related) <= MAX_RELATED and all(map(_valid_related, related))
             self._related, self._related_json = related, to_json(related) if valid else None
         return self._related_json
 
@@ -114,9 +114,9 @@ def _valid_name(name: str) -> bool:
     return True
 
 
-def _valid_labels(labels: dict[str, str], required: tuple[str, ...]) -> bool:
+def _valid_related(labels: dict[str, str]) -> bool:
     try:
-        check_labels(labels, required)
+        check_labels(labels, (ID_LABEL, ROLE_LABEL))
     except ValueError:
         return False
     return True

@@ -148,3 +148,9 @@ def test_a_large_event_within_the_limits_falls_back_to_the_model_and_matches() -
     run = FLOW_RUN.model_copy(update={"parameters": {"blob": "x" * 200_000}})
     state = states.Pending().snapshot
     assert len(assert_same_as_model(run, state, None).data) > 200_000
+
+
+def test_a_run_name_over_the_label_limit_is_the_models_error() -> None:
+    run = TASK_RUN.model_copy(update={"name": "n" * 2049})
+    with pytest.raises(EventError, match=r"resource: .*the limit is 2048"):
+        StateEventWriter().write(run, states.Pending().snapshot, None)

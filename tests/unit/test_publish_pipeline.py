@@ -1,0 +1,48 @@
+"""Reading JetStream's answers to a publish: the fast path and the JSON path agree."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import nats.js.errors
+import pytest
+from nats.aio.msg import Msg
+
+from proctor.core.errors import BusError
+from proctor.events.bus.pipeline import Ack, _outcome
+
+
+def answer(data: bytes, headers: dict[str, str] | None = None) -> Msg:
+    return Msg(_client=None, subject="_INBOX.x.1", data=data, headers=headers)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (b'{"stream":"proctor_events","seq":12}', Ack(12, False)),
+        (b'{"stream":"proctor_events","seq":3,"duplicate":true}', Ack(3, True)),
+        (b'{"stream":"s","domain":"hub","seq":7}', Ack(7, False)),
+        (b'{"stream":"s","seq":8,"duplicate":true,"val":"1"}', Ack(8, True)),  # JSON path
+        (b'{ "stream": "s", "seq": 9 }', Ack(9, False)),  # JSON path
+    ],
+)
+def test_acknowledgements_are_read(data: bytes, expected: Ack) -> None:
+    assert _outcome(answer(data)) == expected
+
+
+def test_a_refusal_is_the_jetstream_error() -> None:
+    refusal = b'{"error":{"code":400,"err_code":10060,"description":"stream does not match"}}'
+    error: Any = _outcome(answer(refusal))
+    assert isinstance(error, nats.js.errors.APIError)
+    assert error.err_code == 10060
+    busy = _outcome(answer(b'{"error":{"code":503,"description":"unavailable"}}'))
+    assert isinstance(busy, nats.js.errors.ServiceUnavailableError)  # retryable
+
+
+def test_no_responders_is_retryable() -> None:
+    outcome = _outcome(answer(b"", {"Status": "503"}))
+    assert isinstance(outcome, nats.js.errors.NoStreamResponseError)
+
+
+def test_an_unreadable_answer_is_a_bus_error() -> None:
+    assert isinstance(_outcome(answer(b"not json")), BusError)
