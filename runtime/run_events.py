@@ -29,6 +29,9 @@ from proctor.events.model import Event, utcnow
 
 __all__ = (
     "FLOW_RUN_PREFIX",
+    "RUN_COUNT_LABEL",
+    "STATE_NAME_LABEL",
+    "STATE_TYPE_LABEL",
     "TASK_RUN_PREFIX",
     "FlowRunSnapshot",
     "StateChange",
@@ -45,6 +48,9 @@ __all__ = (
 
 FLOW_RUN_PREFIX = "proctor.flow-run"
 TASK_RUN_PREFIX = "proctor.task-run"
+STATE_TYPE_LABEL = "proctor.state-type"
+STATE_NAME_LABEL = "proctor.state-name"
+RUN_COUNT_LABEL = "proctor.run-count"
 
 
 class StateType(StrEnum):
@@ -203,9 +209,9 @@ def resource_of(
     return {
         ID_LABEL: f"{prefix}.{run.id}",
         NAME_LABEL: run.name,
-        "proctor.state-type": state.type.value,
-        "proctor.state-name": state.name,
-        "proctor.run-count": str(run.run_count),
+        STATE_TYPE_LABEL: state.type.value,
+        STATE_NAME_LABEL: state.name,
+        RUN_COUNT_LABEL: str(run.run_count),
     }
 
 
