@@ -127,18 +127,35 @@ class PublishPipeline:
 
         ``describe(index)`` names a message in errors, e.g. ``event 'shop.order.created'``.
         """
+        for message in messages:  # nothing is sent if any message is unfit
+            self._check(message)
         acks: list[Ack | None] = [None] * len(messages)
         deadline = time.monotonic() + self._deadline_s
-        previous: _Window | None = None
-        for first in range(0, len(messages), WINDOW):
-            indexes = range(first, min(first + WINDOW, len(messages)))
-            current = await self._send(stream, messages, indexes)
-            if previous is not None:
-                await self._collect(stream, messages, previous, acks, deadline, describe)
-            previous = current
-        if previous is not None:
-            await self._collect(stream, messages, previous, acks, deadline, describe)
+        windows: list[_Window] = []
+        try:
+            for first in range(0, len(messages), WINDOW):
+                indexes = range(first, min(first + WINDOW, len(messages)))
+                windows.append(await self._send(stream, messages, indexes))
+                if len(windows) > 1:
+                    await self._collect(stream, messages, windows[-2], acks, deadline, describe)
+            if windows:
+                await self._collect(stream, messages, windows[-1], acks, deadline, describe)
+        except BaseException:
+            for window in windows:  # stop waiting for the acks of a publish given up on
+                for token in window.tokens:
+                    self._waiting.pop(token, None)
+            raise
         return [ack for ack in acks if ack is not None]
+
+    def _check(self, message: Message) -> None:
+        if _UNSAFE.search(message.subject) or _UNSAFE.search(message.msg_id):
+            raise BusError(f"not a NATS subject and message id: {message.subject!r}, "
+                           f"{message.msg_id!r}")  # fmt: skip
+        if len(message.data) > self._nc.max_payload:
+            raise BusError(
+                f"a {len(message.data)}-byte message is over the server's limit of "
+                f"{self._nc.max_payload} bytes"
+            )
 
     async def _reply_prefix(self) -> str:
         if self._prefix is None:
@@ -192,10 +209,6 @@ class PublishPipeline:
         size = 0
         for index in window.indexes:
             subject, data, msg_id = messages[index]
-            if _UNSAFE.search(subject) or _UNSAFE.search(msg_id):
-                raise BusError(f"not a valid NATS subject or message id: {subject!r} {msg_id!r}")
-            if len(data) > nc.max_payload:
-                raise BusError(f"{len(data)} bytes is over the server's {nc.max_payload} limit")
             header = b"NATS/1.0\r\nNats-Msg-Id: " + msg_id.encode() + tail
             reply = reply_prefix + self._token(window, index).encode()
             frames.append(

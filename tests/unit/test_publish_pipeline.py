@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import nats.js.errors
@@ -9,7 +10,7 @@ import pytest
 from nats.aio.msg import Msg
 
 from proctor.core.errors import BusError
-from proctor.events.bus.pipeline import Ack, _outcome
+from proctor.events.bus.pipeline import Ack, Message, PublishPipeline, _outcome
 
 
 def answer(data: bytes, headers: dict[str, str] | None = None) -> Msg:
@@ -46,3 +47,22 @@ def test_no_responders_is_retryable() -> None:
 
 def test_an_unreadable_answer_is_a_bus_error() -> None:
     assert isinstance(_outcome(answer(b"not json")), BusError)
+
+
+@pytest.mark.parametrize(
+    ("message", "error"),
+    [
+        (Message("a b", b"{}", "1"), "not a NATS subject"),
+        (Message("a.b", b"{}", "1\r\nX: y"), "not a NATS subject"),
+        (Message("a.b", b"x" * 1025, "1"), "1025-byte message is over the server's limit"),
+    ],
+)
+async def test_unfit_messages_are_refused_before_anything_is_sent(
+    message: Message, error: str
+) -> None:
+    sent: list[Any] = []
+    nc: Any = SimpleNamespace(max_payload=1024, new_inbox=lambda: sent.append("inbox"))
+    fine = Message("a.b", b"{}", "2")
+    with pytest.raises(BusError, match=error):
+        await PublishPipeline(nc).publish("S", [fine, message], str)
+    assert sent == []
