@@ -268,6 +268,12 @@ def _notes(
     ]
     if proctor.figures is not None:
         f = proctor.figures
+        cpu_us = median(f["sequential_cpu_s"]) / int(f["tasks"]) * 1e6
+        notes.append(
+            f"Proctor: {cpu_us:.0f} us of CPU per sequential task (the flow process, all its "
+            f"threads; nats-server apart): {1e6 / cpu_us:,.0f} tasks/s where it has a core to "
+            "itself; the wall-clock rows above also count waiting for a core on a busy machine"
+        )
         stored_at_return, after = f.get("stored_at_return"), proctor_info["stored_after_exit"]
         notes.append(
             f"Proctor: {f['tasks']} tasks per flow; every figure stops when the flow returns, "

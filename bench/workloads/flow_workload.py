@@ -157,10 +157,12 @@ def main(library: str, params: dict[str, Any]) -> None:
     submitted(10)
     settle_s = [_settle()]
     empty_s = [_timed(empty) for _ in range(int(params["empty_runs"]))]
-    sequential_s, submitted_s = [], []
+    sequential_s, submitted_s, sequential_cpu_s = [], [], []
     for _ in range(reps):
         settle_s.append(_settle())
+        cpu_before = time.process_time()
         sequential_s.append(_timed(sequential, tasks))
+        sequential_cpu_s.append(time.process_time() - cpu_before)
         settle_s.append(_settle())
         submitted_s.append(_timed(submitted, tasks))
     settle_s.append(_settle())
@@ -171,6 +173,7 @@ def main(library: str, params: dict[str, Any]) -> None:
         "first_flow_s": first_flow_s,
         "empty_s": empty_s,
         "sequential_s": sequential_s,
+        "sequential_cpu_s": sequential_cpu_s,
         "submitted_s": submitted_s,
         "sequential_body_s": body_s["sequential"][-reps:],
         "submitted_body_s": body_s["submitted"][-reps:],
