@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from proctor.runtime.api.deployments import http_errors
 from proctor.runtime.deployments import LazyRuntime, WorkPool, WorkPoolService, WorkPoolSpec
-from proctor.runtime.deployments.models import TagLimit
+from proctor.runtime.deployments.models import MAX_LIMIT, TagLimit
 from proctor.runtime.deployments.pools import live_workers
 from proctor.runtime.orchestration import QueueConfig, WorkerBeat
 from proctor.runtime.orchestration.slots import scope_key
@@ -23,12 +23,12 @@ class QueueSettings(BaseModel):
     """A queue's settings (its name is in the path)."""
 
     priority: int = Field(default=1, ge=1, description="Lower is served first.")
-    concurrency_limit: int | None = Field(default=None, ge=1)
+    concurrency_limit: int | None = Field(default=None, ge=1, le=MAX_LIMIT)
     paused: bool = False
 
 
 class LimitValue(BaseModel):
-    limit: int = Field(ge=0, description="Most runs with the tag executing at once.")
+    limit: int = Field(ge=0, le=MAX_LIMIT, description="Most runs with the tag executing at once.")
 
 
 def work_pools_router(runtime: LazyRuntime) -> APIRouter:

@@ -44,6 +44,8 @@ __all__ = (
 )
 
 SERVE_POOL = "_serve"
+MAX_LIMIT = 1_000_000
+"""Largest concurrency limit accepted (a database integer column holds it)."""
 """The pool runs of served deployments (no work pool) are requested on, one queue each."""
 
 _STRICT = ConfigDict(frozen=True, extra="forbid")
@@ -152,7 +154,10 @@ class DeploymentSpec(BaseModel):
         default=None, description="Slots missed while nothing ran: skip, once, or all."
     )
     concurrency_limit: int | None = Field(
-        default=None, ge=1, description="Most runs of this deployment executing at once."
+        default=None,
+        ge=1,
+        le=MAX_LIMIT,
+        description="Most runs of this deployment executing at once.",
     )
     collision_strategy: CollisionStrategy = Field(
         default=CollisionStrategy.ENQUEUE,
@@ -273,7 +278,7 @@ class WorkPoolSpec(BaseModel):
     name: str
     type: str = Field(default="process", description="What its workers launch runs in.")
     description: str | None = None
-    concurrency_limit: int | None = Field(default=None, ge=1)
+    concurrency_limit: int | None = Field(default=None, ge=1, le=MAX_LIMIT)
     paused: bool = False
     queues: list[QueueConfig] = Field(default_factory=lambda: [QueueConfig(name="default")])
 

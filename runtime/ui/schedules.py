@@ -65,8 +65,15 @@ def schedules_router() -> APIRouter:
         count: Annotated[int, Query(ge=1, le=MAX_COUNT)] = 3,
         after: Annotated[datetime | None, Query(description="Default: now.")] = None,
     ) -> NextFires:
-        schedule = _schedule(cron, timezone, interval_s, anchor)
         start = after if after is not None else datetime.now(UTC)
-        return NextFires(fires=next_fires(schedule, start, count))
+        try:
+            return NextFires(
+                fires=next_fires(_schedule(cron, timezone, interval_s, anchor), start, count)
+            )
+        except OverflowError:
+            raise ConfigurationError(
+                "the schedule's next fire times fall outside the years 1-9999",
+                setting="interval_s" if interval_s is not None else "after",
+            ) from None
 
     return router

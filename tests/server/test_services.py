@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
-import nats
 import pytest
 from typer.testing import CliRunner
 
@@ -26,7 +25,7 @@ from proctor.runtime.client import ApiTransport, ProctorClient
 from proctor.runtime.run_events import StateType
 from proctor.runtime.server import SEPARATE_SERVICES, LocalServer, service_server
 from proctor.runtime.store import FlowRunFilter, TaskRunFilter
-from tests.server.conftest import caught_up
+from tests.server.conftest import caught_up, delete_namespace
 
 pytestmark = pytest.mark.nats
 
@@ -41,19 +40,6 @@ def squares() -> list[int]:
     return [square(x) for x in range(5)]
 
 
-async def _delete_namespace(url: str, naming: Naming) -> None:
-    """Delete every stream and bucket (``KV_...``) of ``naming`` on the shared server."""
-    upper = naming.namespace.upper().replace("-", "_")
-    nc = await nats.connect(url)
-    try:
-        js = nc.jetstream()
-        for info in await js.streams_info():
-            if info.config.name and info.config.name.removeprefix("KV_").startswith(upper):
-                await js.delete_stream(info.config.name)
-    finally:
-        await nc.close()
-
-
 @pytest.fixture
 async def external(
     nats_server: EmbeddedNats, naming: Naming, monkeypatch: pytest.MonkeyPatch
@@ -62,7 +48,7 @@ async def external(
     monkeypatch.setenv("PROCTOR_NATS_URL", nats_server.url)
     monkeypatch.setenv("PROCTOR_NAMESPACE", naming.namespace)
     yield ProctorSettings()
-    await _delete_namespace(nats_server.url, naming)
+    await delete_namespace(nats_server.url, naming)
 
 
 @contextlib.asynccontextmanager
