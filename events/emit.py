@@ -100,11 +100,12 @@ class BusThread:
 
 
 _publisher: ContextVar[BusThread | None] = ContextVar("proctor_publisher", default=None)
-ambient_related: ContextVar[tuple[RelatedResource, ...]] = ContextVar(
+ambient_related: ContextVar[tuple[RelatedResource | Mapping[str, str], ...]] = ContextVar(
     "proctor_ambient_related", default=()
 )
 """Related resources added to every event emitted in this context (the flow engine sets the
-current run here, so a custom event from inside a flow names the run it came from)."""
+current run here, so a custom event from inside a flow names the run it came from). Plain
+label mappings are checked when an event is built, like any related resource."""
 
 _default_lock = threading.Lock()
 _default: BusThread | None = None
@@ -174,7 +175,7 @@ def _build(
     extra = ambient_related.get()
     merged: list[Mapping[str, str]] = list(related or ())
     if extra:
-        merged.extend(r.labels for r in extra)
+        merged.extend(r.labels if isinstance(r, RelatedResource) else r for r in extra)
     return Event.build(
         event,
         resource,

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from proctor.core.errors import UpstreamFailedError
 from proctor.events.emit import ambient_related
 from proctor.events.ids import uuid7
-from proctor.events.labels import ID_LABEL, NAME_LABEL, ROLE_LABEL, RelatedResource
+from proctor.events.labels import ID_LABEL, NAME_LABEL, ROLE_LABEL
 from proctor.runtime.engine.caching import CacheStore, default_store
 from proctor.runtime.engine.clock import current_clock
 from proctor.runtime.engine.context import FlowRunContext, TaskRunContext, task_run_context
@@ -192,14 +192,13 @@ class TaskRun:
             ambient_related.reset(related_token)
             task_run_context.reset(task_token)
 
-    def _related(self) -> RelatedResource:
-        return RelatedResource(
-            {
-                ID_LABEL: task_run_resource_id(self.tracker.id),
-                NAME_LABEL: self.tracker.snapshot.name,
-                ROLE_LABEL: "task-run",
-            }
-        )
+    def _related(self) -> dict[str, str]:
+        """The task run as a related resource (checked only if an event is emitted)."""
+        return {
+            ID_LABEL: task_run_resource_id(self.tracker.id),
+            NAME_LABEL: self.tracker.snapshot.name,
+            ROLE_LABEL: "task-run",
+        }
 
     def outcome(self) -> State[Any]:
         """The final state (after a crash too: then Crashed)."""

@@ -178,6 +178,28 @@ def test_a_custom_event_inside_a_flow_names_the_run(memory_publisher: BusThread)
     assert emit_event("shop.order.created", {"proctor.resource.id": "x"}) is not None
 
 
+def test_a_custom_event_inside_a_task_names_the_task_run_and_its_flow_run(
+    memory_publisher: BusThread,
+) -> None:
+    @task(task_run_name="announce-it")
+    def announce() -> None:
+        emit_event("shop.order.created", {"proctor.resource.id": "shop.order.1"})
+
+    @flow
+    def announcing() -> None:
+        announce()
+
+    announcing()
+    events = memory_events(memory_publisher)
+    custom = next(e for e in events if e.event == "shop.order.created")
+    runs = {change.kind: change.run for change in changes(events)}
+    (flow_run,) = custom.related_with_role("flow-run")
+    (task_run,) = custom.related_with_role("task-run")
+    assert flow_run.id == f"proctor.flow-run.{runs['flow-run'].id}"
+    assert task_run.id == f"proctor.task-run.{runs['task-run'].id}"
+    assert task_run.name == "announce-it"
+
+
 def test_flow_retries_rerun_the_whole_flow(memory_publisher: BusThread) -> None:
     calls: list[int] = []
 
