@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import copy
+import pickle
+import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -92,3 +95,13 @@ def test_uuid7_ids_sort_in_the_order_they_were_made() -> None:
     assert ids == sorted(ids)
     assert len(set(ids)) == len(ids)
     assert all(i.version == 7 for i in ids[:10])
+
+
+def test_uuid7_ids_are_ordinary_uuids() -> None:
+    made = uuid7()
+    plain = uuid.UUID(int=made.int)
+    assert (made, hash(made), str(made)) == (plain, hash(plain), str(plain))
+    assert repr(made) == repr(plain)
+    assert (made.version, made.variant, made.is_safe) == (7, uuid.RFC_4122, plain.is_safe)
+    assert pickle.loads(pickle.dumps(made)) == made
+    assert copy.deepcopy(made) == made
