@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -34,12 +34,15 @@ __all__ = (
     "STATE_TYPE_LABEL",
     "TASK_RUN_PREFIX",
     "FlowRunSnapshot",
+    "RelatedInputs",
     "StateChange",
     "StateSnapshot",
     "StateType",
     "TaskRunSnapshot",
     "flow_run_resource_id",
     "parse_state_change",
+    "related_from",
+    "related_inputs",
     "related_of",
     "resource_of",
     "state_change_event",
@@ -179,26 +182,52 @@ def _related(role: str, resource_id: str, name: str | None = None) -> dict[str, 
     return labels
 
 
+class RelatedInputs(NamedTuple):
+    """Everything ``related_of`` reads from a run: equal inputs, equal related resources."""
+
+    flow_name: str | None
+    tags: tuple[str, ...]
+    flow_run_id: UUID | None = None  # a task run's flow run
+    deployment_id: UUID | None = None
+    deployment_name: str | None = None
+    work_pool: str | None = None
+    parent_flow_run_id: UUID | None = None
+
+
+def related_inputs(run: FlowRunSnapshot | TaskRunSnapshot) -> RelatedInputs:
+    if isinstance(run, FlowRunSnapshot):
+        return RelatedInputs(
+            run.flow_name,
+            run.tags,
+            deployment_id=run.deployment_id,
+            deployment_name=run.deployment_name,
+            work_pool=run.work_pool,
+            parent_flow_run_id=run.parent_flow_run_id,
+        )
+    return RelatedInputs(run.flow_name, run.tags, flow_run_id=run.flow_run_id)
+
+
 def related_of(run: FlowRunSnapshot | TaskRunSnapshot) -> list[dict[str, str]]:
     """The related resources of ``run``'s state events (flow, deployment, tags...)."""
+    return related_from(related_inputs(run))
+
+
+def related_from(inputs: RelatedInputs) -> list[dict[str, str]]:
     related: list[dict[str, str]] = []
-    if run.flow_name is not None:
-        related.append(_related("flow", f"proctor.flow.{run.flow_name}", run.flow_name))
-    if isinstance(run, FlowRunSnapshot):
-        if run.deployment_id is not None:
-            deployment_id = f"proctor.deployment.{run.deployment_id}"
-            related.append(_related("deployment", deployment_id, run.deployment_name))
-        if run.work_pool is not None:
-            related.append(
-                _related("work-pool", f"proctor.work-pool.{run.work_pool}", run.work_pool)
-            )
-        if run.parent_flow_run_id is not None:
-            related.append(
-                _related("parent-flow-run", flow_run_resource_id(run.parent_flow_run_id))
-            )
-    elif run.flow_run_id is not None:
-        related.append(_related("flow-run", flow_run_resource_id(run.flow_run_id)))
-    related.extend(_related("tag", f"proctor.tag.{tag}", tag) for tag in run.tags)
+    if inputs.flow_name is not None:
+        related.append(_related("flow", f"proctor.flow.{inputs.flow_name}", inputs.flow_name))
+    if inputs.deployment_id is not None:
+        deployment_id = f"proctor.deployment.{inputs.deployment_id}"
+        related.append(_related("deployment", deployment_id, inputs.deployment_name))
+    if inputs.work_pool is not None:
+        work_pool = f"proctor.work-pool.{inputs.work_pool}"
+        related.append(_related("work-pool", work_pool, inputs.work_pool))
+    if inputs.parent_flow_run_id is not None:
+        parent = flow_run_resource_id(inputs.parent_flow_run_id)
+        related.append(_related("parent-flow-run", parent))
+    if inputs.flow_run_id is not None:
+        related.append(_related("flow-run", flow_run_resource_id(inputs.flow_run_id)))
+    related.extend(_related("tag", f"proctor.tag.{tag}", tag) for tag in inputs.tags)
     return related
 
 

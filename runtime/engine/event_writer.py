@@ -38,9 +38,11 @@ from proctor.runtime.run_events import (
     STATE_TYPE_LABEL,
     TASK_RUN_PREFIX,
     FlowRunSnapshot,
+    RelatedInputs,
     StateSnapshot,
     TaskRunSnapshot,
-    related_of,
+    related_from,
+    related_inputs,
     resource_of,
     state_change_event,
 )
@@ -74,7 +76,7 @@ class StateEventWriter:
         self._head_of: tuple[UUID, str] | None = None
         self._last_id: UUID | None = None
         self._last_id_json = b""
-        self._related: list[dict[str, str]] | None = None
+        self._related: RelatedInputs | None = None
         self._related_json: bytes | None = None
         self._state: StateSnapshot | None = None
         self._state_json = b""
@@ -146,10 +148,11 @@ class StateEventWriter:
 
     def _related_bytes(self, run: FlowRunSnapshot | TaskRunSnapshot) -> bytes | None:
         """The related resources as JSON, or None if the model would refuse them."""
-        related = related_of(run)
-        if related != self._related:
+        inputs = related_inputs(run)
+        if inputs != self._related:
+            related = related_from(inputs)
             valid = len(related) <= MAX_RELATED and all(map(_valid_related, related))
-            self._related, self._related_json = related, to_json(related) if valid else None
+            self._related, self._related_json = inputs, to_json(related) if valid else None
         return self._related_json
 
     def _state_bytes(self, state: StateSnapshot) -> bytes:
