@@ -84,9 +84,14 @@ class WorkPoolService:
     async def _row(self, name: str) -> WorkPoolRow | None:
         return await self.store.work_pools.find(name=name)
 
-    async def _view(self, row: WorkPoolRow) -> WorkPool:
+    async def _view(self, row: WorkPoolRow, every: list[WorkerBeat] | None = None) -> WorkPool:
+        """The pool with its readiness (``every``: the live workers of all pools, read once
+        for a listing)."""
         spec = _spec(row)
-        workers = await live_workers(self.plane, self.monitor, spec.name)
+        if every is None:
+            workers = await live_workers(self.plane, self.monitor, spec.name)
+        else:
+            workers = [beat for beat in every if beat.pool == spec.name]
         queues = [queue_status(q, spec.paused, workers) for q in spec.queues]
         any_ready = any(q.status == "ready" for q in queues)
         status = "paused" if spec.paused else "ready" if any_ready else "not_ready"
@@ -129,7 +134,8 @@ class WorkPoolService:
 
     async def all(self) -> list[WorkPool]:
         page = await self.store.work_pools.list(limit=1000)
-        return [await self._view(row) for row in page.items]
+        every = await live_workers(self.plane, self.monitor) if page.items else []
+        return [await self._view(row, every) for row in page.items]
 
     async def delete(self, name: str) -> bool:
         row = await self._row(name)

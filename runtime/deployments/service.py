@@ -27,7 +27,7 @@ from proctor.runtime.engine.names import generate_run_name
 from proctor.runtime.engine.parameters import jsonable_parameters
 from proctor.runtime.orchestration import RunEntry, RunJob, RunMonitor, RunPlane, submit_run
 from proctor.runtime.orchestration.announce import announce
-from proctor.runtime.orchestration.model import DEFAULT_QUEUE
+from proctor.runtime.orchestration.model import DEFAULT_QUEUE, WorkerBeat
 from proctor.runtime.run_events import FlowRunSnapshot
 from proctor.runtime.store import Store
 from proctor.runtime.store.control import DeploymentRow
@@ -103,10 +103,14 @@ class DeploymentService:
         except ValueError:
             return None
 
-    async def _status(self, deployment: Deployment) -> str:
+    async def _status(self, deployment: Deployment, workers: list[WorkerBeat] | None = None) -> str:
+        """``ready`` when a live worker serves the deployment's queue (``workers``: the live
+        workers of every pool, read once for a listing)."""
         pool, queue = routing(deployment)
-        workers = await live_workers(self.plane, self.monitor, pool)
-        return "ready" if any(queue in beat.queues for beat in workers) else "not_ready"
+        if workers is None:
+            workers = await live_workers(self.plane, self.monitor, pool)
+        serving = (beat for beat in workers if beat.pool == pool and queue in beat.queues)
+        return "ready" if any(serving) else "not_ready"
 
     async def find(self, ref: str | UUID) -> Deployment | None:
         """The deployment ``flow-name/deployment-name`` (or with that id), or ``None``."""
@@ -129,10 +133,10 @@ class DeploymentService:
         """Every deployment (of ``flow_name``), by flow then name."""
         filters = {"flow_name": flow_name} if flow_name else {}
         rows = (await self.store.deployments.list(limit=1000, **filters)).items
+        workers = await live_workers(self.plane, self.monitor) if rows else []
         found = [_deployment(row) for row in rows]
-        statuses = [await self._status(d) for d in found]
         deployments = [
-            d.model_copy(update={"status": s}) for d, s in zip(found, statuses, strict=True)
+            d.model_copy(update={"status": await self._status(d, workers)}) for d in found
         ]
         return sorted(deployments, key=lambda d: (d.flow_name, d.name))
 
