@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -155,8 +154,7 @@ class Event(BaseModel):
         return [r for r in self.related if r.role == role]
 
 
-@dataclass(frozen=True, slots=True)
-class WireEvent:
+class WireEvent(NamedTuple):
     """An event already serialised: exactly ``Event.to_wire()``, with the id and name a bus
     needs. Hot paths (the flow engine) make these without building the model; a bus takes
     them wherever it takes an ``Event``. Make one from a model with ``WireEvent.of(event)``.
