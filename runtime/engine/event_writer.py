@@ -107,7 +107,7 @@ class StateEventWriter:
             data = b"".join(
                 (
                     b'{"id":"', id_json,
-                    b'","occurred":', to_json(state.timestamp),
+                    b'","occurred":', self._timestamp_bytes(state),
                     b',"event":"', name.encode(),
                     b'","resource":', self._resource_bytes(run, state, prefix),
                     b',"related":', related,
@@ -159,6 +159,12 @@ class StateEventWriter:
         if state is not self._state:
             self._state, self._state_json = state, to_json(state)
         return self._state_json
+
+    def _timestamp_bytes(self, state: StateSnapshot) -> bytes:
+        """``to_json(state.timestamp)``, cut from the state's JSON (which holds it once)."""
+        state_json = self._state_bytes(state)
+        start = state_json.index(b'"timestamp":') + len(b'"timestamp":')
+        return state_json[start : state_json.index(b",", start)]
 
 
 @lru_cache(maxsize=256)
