@@ -40,7 +40,6 @@ _NO_RESPONDERS = "503"
 WINDOW = 1000
 """Messages per window: one protocol write and one future; two windows are in flight."""
 _RESEND_PAUSE_S = 0.05
-_UNSAFE = re.compile(r"[\s]|^$")
 _PLAIN_ACK = re.compile(
     rb'\{"stream":"[^"\\]*",(?:"domain":"[^"\\]*",)?"seq":(\d+)(,"duplicate":true)?\}'
 )
@@ -105,6 +104,17 @@ def _outcome(msg: Msg) -> _Outcome:
         return BusError(f"unreadable JetStream acknowledgement: {error}")
 
 
+def _check(message: Message, max_payload: int) -> None:
+    # One word each (``split`` is the cheapest test: no whitespace, not empty).
+    if len(message.subject.split()) != 1 or len(message.msg_id.split()) != 1:
+        raise BusError(f"not a NATS subject and message id: {message.subject!r}, "
+                       f"{message.msg_id!r}")  # fmt: skip
+    if len(message.data) > max_payload:
+        raise BusError(
+            f"a {len(message.data)}-byte message is over the server's limit of {max_payload} bytes"
+        )
+
+
 class PublishPipeline:
     """Publishes batches to JetStream streams over one connection, pipelined (see module)."""
 
@@ -127,8 +137,9 @@ class PublishPipeline:
 
         ``describe(index)`` names a message in errors, e.g. ``event 'shop.order.created'``.
         """
+        max_payload = self._nc.max_payload
         for message in messages:  # nothing is sent if any message is unfit
-            self._check(message)
+            _check(message, max_payload)
         acks: list[Ack | None] = [None] * len(messages)
         deadline = time.monotonic() + self._deadline_s
         windows: list[_Window] = []
@@ -146,16 +157,6 @@ class PublishPipeline:
                     self._waiting.pop(token, None)
             raise
         return [ack for ack in acks if ack is not None]
-
-    def _check(self, message: Message) -> None:
-        if _UNSAFE.search(message.subject) or _UNSAFE.search(message.msg_id):
-            raise BusError(f"not a NATS subject and message id: {message.subject!r}, "
-                           f"{message.msg_id!r}")  # fmt: skip
-        if len(message.data) > self._nc.max_payload:
-            raise BusError(
-                f"a {len(message.data)}-byte message is over the server's limit of "
-                f"{self._nc.max_payload} bytes"
-            )
 
     async def _reply_prefix(self) -> str:
         if self._prefix is None:
