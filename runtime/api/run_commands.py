@@ -22,7 +22,7 @@ __all__ = ("CancelRequest", "run_commands_router")
 
 _NOT_IN_FLIGHT = (
     "is not a run the runtime knows: only runs requested from a deployment can be cancelled "
-    "(a script run directly ends with its process)"
+    "or retried (a script run directly ends with its process)"
 )
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from proctor.cli._common import err, fail, out, run_async
@@ -88,15 +89,18 @@ async def list_automations(
     if json_output:
         print(json.dumps([a.model_dump(mode="json") for a in automations]))
         return
+    if not automations:
+        out.print("No automations: define some in a file and `proctor automation apply FILE.py`")
+        return
     table = Table("name", "enabled", "trigger", "actions", "owner", box=None)
     for info in automations:
         actions = ", ".join(a["type"] for a in info.automation.get("actions", []))
         table.add_row(
-            info.name,
+            escape(info.name),
             "yes" if info.enabled else "[yellow]paused[/]",
-            _trigger_summary(info),
-            actions,
-            info.owner or "",
+            escape(_trigger_summary(info)),
+            escape(actions),
+            escape(info.owner or ""),
         )
     out.print(table)
 

@@ -147,14 +147,16 @@ async def run(
             )
         if not watch:
             return
-        final = await _watch(client, status.flow_run_id, json_output, timeout_s)
+        final = await follow_run(client, status.flow_run_id, json_output, timeout_s)
     if final != "Completed":
         raise typer.Exit(EXIT_FAILED)
 
 
-async def _watch(
+async def follow_run(
     client: ProctorClient, run_id: UUID, json_output: bool, timeout_s: float | None
 ) -> str:
+    """Print each state of a requested run until it ends (a JSON line each with
+    ``json_output``); the last state's name. Exits 124 after ``timeout_s``."""
     last = ""
     try:
         with err.status("waiting for the run…", spinner="dots"):

@@ -63,13 +63,12 @@ async def stream(
     ] = False,
 ) -> None:
     """Print events live as they are stored, one line each, until Ctrl-C."""
+    bus = await connect_bus(ProctorSettings())
     try:
-        patterns = list(filters or [])
-        bus = await connect_bus(ProctorSettings())
-        subscription = await bus.subscribe(*patterns, start="all" if replay else "new")
-    except EventError as error:
-        fail(str(error))
-    try:
+        try:
+            subscription = await bus.subscribe(*(filters or []), start="all" if replay else "new")
+        except EventError as error:
+            fail(str(error))
         async for event in subscription:
             if json_output:
                 print(event.model_dump_json(), flush=True)

@@ -21,6 +21,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from proctor.cli._common import err, fail, out, run_async
+from proctor.cli.deployment import follow_run
 from proctor.core.errors import NotFoundError
 from proctor.core.settings import ProctorSettings
 
@@ -356,10 +357,15 @@ async def cancel(
 async def retry(
     run: RunArgument,
     watch: Annotated[bool, typer.Option("--watch", help="Follow the new run to its end.")] = False,
-    json_output: Annotated[bool, typer.Option("--json", help="Print the new run as JSON.")] = False,
+    timeout_s: Annotated[
+        float | None, typer.Option("--timeout", min=0, help="With --watch: give up (exit 124).")
+    ] = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the new run as JSON (with --watch: a line each).")
+    ] = False,
 ) -> None:
     """Run an ended deployment run again with the same parameters. With --watch, exits 0 if
-    the new run completed, 1 otherwise."""
+    the new run completed, 1 otherwise (124 if --timeout ran out)."""
     async with _client() as client:
         record = await resolve(client, run)
         again = await client.runs.retry(record.id)
@@ -369,9 +375,6 @@ async def retry(
             out.print(f"{escape(again.name)} ({again.flow_run_id}) retries {escape(record.name)}")
         if not watch:
             return
-        last = None
-        async for status in client.runs.follow(again.flow_run_id):
-            last = status
-            out.print(f"  {escape(again.name)}  {status.state.name}", highlight=False)
-    if last is None or last.state.type.value != "COMPLETED":
-        fail(f"run {again.name} ended {last.state.name if last else 'unknown'}", EXIT_FAILED)
+        final = await follow_run(client, again.flow_run_id, json_output, timeout_s)
+    if final != "Completed":
+        fail(f"run {again.name} ended {final or 'in an unknown state'}", EXIT_FAILED)

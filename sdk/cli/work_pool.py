@@ -102,6 +102,9 @@ async def ls(json_output: JsonOption = False) -> None:
     if json_output:
         print("[" + ",".join(p.model_dump_json() for p in pools) + "]")
         return
+    if not pools:
+        out.print("No work pools: create one with `proctor work-pool create NAME`")
+        return
     table = Table("Pool", "Status", "Queues", "Workers", "Limit", box=None)
     for pool in pools:
         ready = sum(1 for q in pool.queues if q.ready)
@@ -195,6 +198,9 @@ async def list_limits(json_output: JsonOption = False) -> None:
         found = await client.concurrency_limits.list()
     if json_output:
         print("[" + ",".join(limit.model_dump_json() for limit in found) + "]")
+        return
+    if not found:
+        out.print("No tag limits: set one with `proctor concurrency-limit set TAG LIMIT`")
         return
     table = Table("Tag", "Limit", "Running", box=None)
     for limit in found:

@@ -8,7 +8,7 @@ import json
 import os
 import sysconfig
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -21,6 +21,7 @@ from proctor.core.settings import ProctorSettings
 from proctor.runtime.client import ProctorClient
 from proctor.runtime.server import LocalServer
 from proctor.runtime.store import FlowRunFilter
+from tests.cli.conftest import proctor as cli
 from tests.server.conftest import caught_up
 from tests.ui.deploying import deploy, request_run, worker
 from tests.ui.flows import etl, nightly_report
@@ -30,17 +31,9 @@ PROCTOR = str(Path(sysconfig.get_path("scripts")) / "proctor")
 runner = CliRunner()
 
 
-@pytest.fixture
-async def server(isolated_environment: Path) -> AsyncIterator[LocalServer]:
-    running = LocalServer(ProctorSettings(), port=0)
-    await running.start()
-    yield running
-    await running.stop()
-
-
 async def proctor(*args: str) -> Result:
-    """The CLI in a thread (it runs its own event loop) while the server serves on this one."""
-    return await asyncio.to_thread(lambda: runner.invoke(app, ["run", *args]))
+    """``proctor run ARGS`` against the test's server."""
+    return await cli("run", *args)
 
 
 async def two_runs(server: LocalServer) -> tuple[str, str]:
