@@ -151,9 +151,12 @@ async def test_work_pools_and_tag_limits_as_json(server: LocalServer) -> None:
 async def test_deployments_as_json_and_deletes_that_ask_first(
     server: LocalServer, tmp_path: Path
 ) -> None:
-    deployed = await proctor("deploy", f"{FLOWS}:nightly_report", "--name", "daily", "--pool", "p")
+    deployed = await proctor(
+        "deploy", f"{FLOWS}:nightly_report", "--name", "daily", "--pool", "p", "--json"
+    )
     assert deployed.exit_code == 0, deployed.output
     (listed,) = json.loads((await proctor("deployment", "ls", "--json")).stdout)
+    assert json.loads(deployed.stdout)["id"] == listed["id"]
     assert (listed["flow_name"], listed["name"]) == ("nightly-report", "daily")
     assert listed["paused"] is False
     paused = await proctor("deployment", "pause", "nightly-report/daily", "--json")

@@ -15,7 +15,7 @@ import pytest
 from proctor.runtime.server import LocalServer
 from tests.cli.conftest import one_line_error, proctor
 from tests.server.conftest import caught_up
-from tests.ui.deploying import FLOWS, deploy, worker
+from tests.ui.deploying import FLOWS, deploy, request_run, worker
 from tests.ui.flows import nightly_report
 
 pytestmark = pytest.mark.nats
@@ -85,3 +85,18 @@ async def test_retry_of_a_run_that_no_deployment_requested_says_why(server: Loca
         await proctor("run", "retry", run["name"]),
         "only runs requested from a deployment can be cancelled or retried",
     )
+
+
+async def test_cancel_without_waiting_then_watch_exits_1_for_the_cancelled_run(
+    server: LocalServer,
+) -> None:
+    async with httpx.AsyncClient(base_url=server.api_url, timeout=60) as http:
+        await deploy(http)
+        async with worker(server):
+            name = await request_run(server, http)
+            asked = await proctor("run", "cancel", name, "--no-wait", "--json")
+            assert asked.exit_code == 0, asked.output
+            assert json.loads(asked.stdout)["name"] == "Cancelling"
+            watched = await proctor("run", "watch", name, "--json", "--timeout", TIMEOUT)
+            assert watched.exit_code == 1, watched.output
+            assert json.loads(watched.stdout.splitlines()[-1])["type"] == "CANCELLED"
