@@ -51,7 +51,14 @@ def schedule_trigger(
                 f"{field}: give 'cron' (with 'timezone') or 'interval_s' (with 'anchor')",
                 field=field,
             )
-        return IntervalTrigger.model_validate({**data, "every": timedelta(seconds=seconds)})
+        try:
+            every = timedelta(seconds=seconds)
+        except (OverflowError, TypeError, ValueError):
+            raise DefinitionError(
+                f"{field}.interval_s: {seconds!r} is not a number of seconds between runs",
+                field=f"{field}.interval_s",
+            ) from None
+        return IntervalTrigger.model_validate({**data, "every": every})
     except ValidationError as error:
         inner, message = problem(error)
         raise DefinitionError(f"{field}.{message}", field=f"{field}.{inner}") from None

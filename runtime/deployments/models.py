@@ -24,7 +24,7 @@ from proctor.runtime.orchestration.model import (
     check_pool_name,
 )
 from proctor.runtime.run_events import StateSnapshot
-from proctor.triggers.schedules import CatchUp, CronExpression, TimeZoneName
+from proctor.triggers.schedules import MAX_INTERVAL, CatchUp, CronExpression, TimeZoneName
 
 __all__ = (
     "SERVE_POOL",
@@ -81,7 +81,9 @@ class Interval(BaseModel):
 
     model_config = _STRICT
 
-    interval_s: float = Field(gt=0, description="Seconds between runs.")
+    interval_s: float = Field(
+        gt=0, le=MAX_INTERVAL.total_seconds(), description="Seconds between runs."
+    )
     anchor: datetime | None = Field(
         default=None, description="An instant on the grid (aware); none: 2000-01-01T00:00Z."
     )

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from proctor.triggers.schedules import (
+    MAX_INTERVAL,
     CatchUp,
     CronExpression,
     CronSchedule,
@@ -61,6 +62,8 @@ class IntervalTrigger(BaseModel):
     def _positive(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):
             raise ValueError(f"must be positive, not {value}")
+        if value > MAX_INTERVAL:
+            raise ValueError(f"must be at most {MAX_INTERVAL.days} days, not {value}")
         return value
 
     @field_validator("anchor", mode="after")

@@ -8,7 +8,7 @@ ids, and the catch-up plan for slots missed while nothing was running.
 
 from proctor.triggers.schedules.cron import CronSchedule, validate_cron, validate_timezone
 from proctor.triggers.schedules.fields import CronExpression, TimeZoneName
-from proctor.triggers.schedules.interval import DEFAULT_ANCHOR, IntervalSchedule
+from proctor.triggers.schedules.interval import DEFAULT_ANCHOR, MAX_INTERVAL, IntervalSchedule
 from proctor.triggers.schedules.slots import (
     MAX_SLOTS_PER_PLAN,
     CatchUp,
@@ -21,6 +21,7 @@ from proctor.triggers.schedules.slots import (
 
 __all__ = (
     "DEFAULT_ANCHOR",
+    "MAX_INTERVAL",
     "MAX_SLOTS_PER_PLAN",
     "CatchUp",
     "CronExpression",

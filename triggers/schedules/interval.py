@@ -13,9 +13,11 @@ from typing import Final
 from proctor.core.errors import ConfigurationError
 from proctor.triggers.schedules.cron import _aware_utc
 
-__all__ = ("DEFAULT_ANCHOR", "IntervalSchedule")
+__all__ = ("DEFAULT_ANCHOR", "MAX_INTERVAL", "IntervalSchedule")
 
 DEFAULT_ANCHOR: Final = datetime(2000, 1, 1, tzinfo=UTC)
+MAX_INTERVAL: Final = timedelta(days=366 * 100)
+"""The longest interval a schedule may have (its slots must stay within datetime's range)."""
 """The grid's origin when none is given: intervals of whole hours fire on the hour, UTC."""
 
 
