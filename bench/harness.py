@@ -10,7 +10,9 @@ import contextlib
 import math
 import os
 import platform
+import signal
 import statistics
+import subprocess
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -218,3 +220,13 @@ def _cell(value: Cell) -> str:
     if value is None:
         return "-"
     return value if isinstance(value, str) else _number(value)
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout_s: float = 60) -> None:
+    """Stop a server started by a benchmark as Ctrl-C would; kill it if it does not exit."""
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

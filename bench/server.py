@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import json
 import os
-import signal
 import subprocess
 import sysconfig
 import tempfile
@@ -31,7 +30,7 @@ from typing import Any
 
 import httpx
 
-from bench.harness import Cell, Options, Result, Row, at_most, median
+from bench.harness import Cell, Options, Result, Row, at_most, median, stop_process
 from bench.prefect_env import prefect_environ, prefect_python
 from proctor import flow, task
 from proctor.events.emit import reset_default_publisher
@@ -125,12 +124,7 @@ def _server(
     try:
         yield process
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
 
 @contextlib.contextmanager

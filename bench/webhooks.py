@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import subprocess
 import sys
 import sysconfig
@@ -26,7 +25,16 @@ from typing import Any
 
 import httpx
 
-from bench.harness import Options, Result, Row, at_least, at_most, median, percentile
+from bench.harness import (
+    Options,
+    Result,
+    Row,
+    at_least,
+    at_most,
+    median,
+    percentile,
+    stop_process,
+)
 from proctor.core.discovery import ServerInfo, read_discovery
 from proctor.events.bus.jetstream import connect_nats
 from proctor.events.naming import Naming
@@ -98,12 +106,7 @@ def _start_server(home: Path) -> tuple[subprocess.Popen[bytes], ServerInfo, str]
 
 
 def _stop_server(process: subprocess.Popen[bytes]) -> None:
-    process.send_signal(signal.SIGINT)
-    try:
-        process.wait(60)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    stop_process(process)
     if process.stderr is not None:
         process.stderr.close()
 
