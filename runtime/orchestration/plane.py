@@ -27,6 +27,7 @@ from nats.js.kv import KeyValue
 
 from proctor.core.errors import BrokerUnavailableError
 from proctor.events.bus.jetstream import JetStreamEventBus
+from proctor.events.bus.pipeline import MSG_ID_HEADER
 from proctor.events.model import Event
 from proctor.events.naming import Naming
 from proctor.runtime.orchestration.board import RunBoard
@@ -41,7 +42,6 @@ log = logging.getLogger(__name__)
 Decision = Callable[[RunEntry], tuple[RunEntry, Event | None] | None]
 """Given the current entry: the entry to write and the event to publish, or ``None``."""
 
-_MSG_ID = "Nats-Msg-Id"
 _NO_WAIT = json.dumps({"batch": 1, "no_wait": True}).encode()
 
 
@@ -110,7 +110,7 @@ class RunPlane:
             self.naming.run_request_subject(pool, entry.job.work_queue),
             str(entry.id).encode(),
             stream=self.naming.run_requests_stream,
-            headers={_MSG_ID: str(entry.id)},
+            headers={MSG_ID_HEADER: str(entry.id)},
         )
         await self.bus.nc.publish(self.naming.worker_wake_subject(pool), b"")
 
