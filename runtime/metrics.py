@@ -104,12 +104,12 @@ def count_recorded(deliveries: Sequence[Delivery]) -> None:
 class SharedState:
     """What the scrape read from NATS and the store (each part ``None`` when unavailable)."""
 
-    def __init__(self) -> None:
+    def __init__(self, now: datetime) -> None:
+        self.now = now  # when it was read: the heartbeats' ages are counted from it
         self.stream: tuple[int, int] | None = None  # (messages, last sequence)
         self.consumers: list[tuple[str, int, int]] = []  # (name, pending, ack pending)
         self.runs_by_state: dict[str, int] | None = None
         self.workers: list[WorkerBeat] | None = None
-        self.now: datetime | None = None
 
     def families(self) -> Iterator[Metric]:
         if self.stream is not None:
@@ -143,7 +143,7 @@ class SharedState:
             for state, count in sorted(self.runs_by_state.items()):
                 runs.add_metric([state], count)
             yield runs
-        if self.workers is not None and self.now is not None:
+        if self.workers is not None:
             age = GaugeMetricFamily(
                 "proctor_worker_heartbeat_age_seconds",
                 "Seconds since each live worker's last heartbeat.",
@@ -176,8 +176,7 @@ async def read_shared_state(
 ) -> SharedState:
     """Read the stream and its consumers (on JetStream), the runs by state and the worker
     heartbeats; a part that cannot be read is left out, and logged."""
-    state = SharedState()
-    state.now = now
+    state = SharedState(now)
     if isinstance(bus, JetStreamEventBus):
         stream = bus.naming.events_stream
         try:
