@@ -10,24 +10,15 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import sysconfig
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Self
 
-__all__ = ("PROCTOR", "ProctorProcess", "free_port")
+__all__ = ("PROCTOR", "ProctorProcess")
 
 PROCTOR = str(Path(sysconfig.get_path("scripts")) / "proctor")
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class ProctorProcess:

@@ -31,12 +31,13 @@ from proctor.events.bus.base import EventSubscription
 from proctor.events.model import Event
 from proctor.events.naming import Naming
 from proctor.events.nats_server import EmbeddedNats
+from proctor.runtime.api.serve import free_port
 from proctor.runtime.orchestration import RunMonitor, RunPlane
 from proctor.runtime.server import LocalServer
 from proctor.runtime.webhooks.intake import delivery_event_id
 from proctor.triggers import EventTrigger
 from tests.chaos.checker import classify
-from tests.chaos.processes import ProctorProcess, free_port
+from tests.chaos.processes import ProctorProcess
 from tests.chaos.results import SCALE, FaultResult, record_result
 from tests.runtime.conftest import StateFeed, nats_url, process_gone, request
 from tests.webhooks.signers import sign_standard
