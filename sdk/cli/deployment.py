@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from typing import TYPE_CHECKING, Annotated
-from uuid import UUID
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from proctor.cli._common import err, fail, out, run_async
+from proctor.cli._common import fail, out, run_async
 from proctor.cli.deploy import describe, parse_params
+from proctor.cli.run import EXIT_FAILED, follow_run
 from proctor.core.errors import NotFoundError
 from proctor.core.settings import ProctorSettings
 
@@ -25,8 +25,6 @@ NameArgument = Annotated[
     str, typer.Argument(help="flow-name/deployment-name, or the id.", metavar="DEPLOYMENT")
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (for scripts).")]
-EXIT_FAILED = 1
-EXIT_TIMEOUT = 124
 
 
 def _client() -> ProctorClient:
@@ -150,26 +148,6 @@ async def run(
         final = await follow_run(client, status.flow_run_id, json_output, timeout_s)
     if final != "Completed":
         raise typer.Exit(EXIT_FAILED)
-
-
-async def follow_run(
-    client: ProctorClient, run_id: UUID, json_output: bool, timeout_s: float | None
-) -> str:
-    """Print each state of a requested run until it ends (a JSON line each with
-    ``json_output``); the last state's name. Exits 124 after ``timeout_s``."""
-    last = ""
-    try:
-        with err.status("waiting for the run…", spinner="dots"):
-            async for status in client.runs.follow(run_id, timeout_s=timeout_s):
-                last = status.state.name
-                if json_output:
-                    print(status.model_dump_json(), flush=True)
-                else:
-                    message = f"  {escape(status.state.message)}" if status.state.message else ""
-                    out.print(f"  {status.state.name}{message}", highlight=False)
-    except TimeoutError:
-        fail(f"run {run_id} has not ended after {timeout_s:g}s", EXIT_TIMEOUT)
-    return last
 
 
 async def _set_paused(name: str, paused: bool, json_output: bool) -> None:

@@ -21,7 +21,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from proctor.cli._common import err, fail, out, run_async
-from proctor.cli.deployment import follow_run
 from proctor.core.errors import NotFoundError
 from proctor.core.settings import ProctorSettings
 
@@ -378,3 +377,23 @@ async def retry(
         final = await follow_run(client, again.flow_run_id, json_output, timeout_s)
     if final != "Completed":
         fail(f"run {again.name} ended {final or 'in an unknown state'}", EXIT_FAILED)
+
+
+async def follow_run(
+    client: ProctorClient, run_id: UUID, json_output: bool, timeout_s: float | None
+) -> str:
+    """Print each state of a requested run until it ends (a JSON line each with
+    ``json_output``); the last state's name. Exits 124 after ``timeout_s``."""
+    last = ""
+    try:
+        with err.status("waiting for the run…", spinner="dots"):
+            async for status in client.runs.follow(run_id, timeout_s=timeout_s):
+                last = status.state.name
+                if json_output:
+                    print(status.model_dump_json(), flush=True)
+                else:
+                    message = f"  {escape(status.state.message)}" if status.state.message else ""
+                    out.print(f"  {status.state.name}{message}", highlight=False)
+    except TimeoutError:
+        fail(f"run {run_id} has not ended after {timeout_s:g}s", EXIT_TIMEOUT)
+    return last
