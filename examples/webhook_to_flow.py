@@ -50,17 +50,16 @@ async def main() -> dict[str, Any]:
     from examples.quickstart import SECRET, push  # sends the signed push, as GitHub does
     from proctor.core.settings import ProctorSettings
     from proctor.runtime.server import LocalServer
-    from proctor.runtime.worker.serve import aserve
 
     server = LocalServer(ProctorSettings(), port=0)
     await server.start()
     assert server.bus is not None
-    stop, ready = asyncio.Event(), asyncio.Event()
-    serving = asyncio.create_task(
-        aserve(build_site, "on-push", {}, stop=stop, on_ready=lambda *_: ready.set())
-    )
+    stop = asyncio.Event()
+    started = await server.bus.subscribe("proctor.worker.started")
+    serving = asyncio.create_task(build_site.aserve("on-push", stop=stop))
     try:
-        await asyncio.wait_for(ready.wait(), 60)
+        async with started:
+            await started.next(60)  # serving: its in-process worker is up
         created = await Webhook(slug="github-push", preset="github", secret=SECRET).aapply()
         print(f"webhook ready: POST {server.api_url}{created.webhook.url_path}")
         print((await BUILD_ON_PUSH.aapply()).lines()[0])

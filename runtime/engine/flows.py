@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
@@ -117,10 +118,25 @@ class Flow(Generic[P, R]):
     def serve(
         self, name: str | None = None, *, limit: int | None = None, **options: Unpack[DeployOptions]
     ) -> None:
-        """Register the deployment ``name`` and run its runs in this process until Ctrl-C."""
+        """Register the deployment ``name`` and run its runs in this process until Ctrl-C.
+        Inside a running event loop, ``await flow.aserve(...)`` instead."""
         from proctor.runtime.worker.serve import serve
 
         serve(self, name or self.name, options, limit=limit)
+
+    async def aserve(
+        self,
+        name: str | None = None,
+        *,
+        limit: int | None = None,
+        stop: asyncio.Event | None = None,
+        **options: Unpack[DeployOptions],
+    ) -> None:
+        """``serve`` for async code: runs the deployment's runs until ``stop`` is set (or
+        SIGINT/SIGTERM when it is not given), then lets the runs in hand finish."""
+        from proctor.runtime.worker.serve import aserve
+
+        await aserve(self, name or self.name, options, limit=limit, stop=stop)
 
     @overload
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R: ...

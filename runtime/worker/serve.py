@@ -15,6 +15,7 @@ import signal
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from proctor.core.errors import ConfigurationError
 from proctor.core.settings import ProctorSettings
 from proctor.events.bus.base import EventBus
 from proctor.events.bus.jetstream import JetStreamEventBus
@@ -98,8 +99,22 @@ async def _wait(stop: asyncio.Event | None) -> None:
             loop.remove_signal_handler(signum)
 
 
+def _in_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
 def serve(flow: Flow[Any, Any], name: str, options: DeployOptions, *, limit: int | None) -> None:
     """``aserve`` from sync code: blocks until Ctrl-C (then lets the runs in hand finish)."""
+    if _in_event_loop():
+        raise ConfigurationError(
+            "flow.serve() blocks and cannot run inside an event loop: "
+            "use `await flow.aserve(...)` there",
+            setting="serve",
+        )
 
     def ready(deployment: Deployment, worker: Worker) -> None:
         print(  # the user started this in a terminal: say how to use it

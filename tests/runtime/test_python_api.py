@@ -11,7 +11,7 @@ import pytest
 import proctor
 from proctor.core.errors import ConfigurationError
 from proctor.runtime.deployments import Deployment, Runtime
-from proctor.runtime.orchestration import EntryStatus
+from proctor.runtime.orchestration import EntryStatus, RunPlane
 from proctor.runtime.worker import Worker
 from proctor.runtime.worker.serve import aserve
 from tests.runtime import flows_for_tests
@@ -83,3 +83,30 @@ async def test_serve_runs_the_deployment_in_process(
         stop.set()
         await serving
     assert ledger.read_text().split() == ["served"]
+
+
+async def test_flow_aserve_serves_from_async_code_until_stopped(
+    api_url: str, plane: RunPlane, tmp_path: Path
+) -> None:
+    ledger = tmp_path / "ledger"
+    stop = asyncio.Event()
+    started = await plane.bus.subscribe("proctor.worker.started")
+    try:
+        serving = asyncio.create_task(
+            flows_for_tests.record.aserve("async-dev", stop=stop, parameters={"path": str(ledger)})
+        )
+        await started.next(30)
+    finally:
+        await started.close()
+    try:
+        done = await proctor.arun_deployment("record/async-dev", {"label": "a"}, timeout_s=30)
+        assert done.state.name == "Completed"
+    finally:
+        stop.set()
+        await asyncio.wait_for(serving, 30)
+    assert ledger.read_text().split() == ["a"]
+
+
+async def test_blocking_serve_inside_an_event_loop_says_to_await_aserve() -> None:
+    with pytest.raises(ConfigurationError, match=r"await flow\.aserve"):
+        flows_for_tests.record.serve("x")
