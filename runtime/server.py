@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 
-from proctor.core.discovery import ServerInfo, remove_discovery, write_discovery
+from proctor.core.discovery import ServerInfo, read_discovery, remove_discovery, write_discovery
 from proctor.core.errors import ConfigurationError
 from proctor.core.settings import ProctorSettings, mask_url
 from proctor.events.bus.base import EventStreamConfig
@@ -97,6 +97,8 @@ class LocalServer:
         """Start everything; on any failure, stop what was started and re-raise."""
         if self._with_api:
             check_bind_allowed(self.settings, self.host)
+        if self.settings.nats_url is None:
+            _check_home_free(self.settings.home)
         try:
             await self._start()
         except BaseException:
@@ -235,6 +237,17 @@ def service_server(
         recorder=name == "recorder",
         api=name == "api",
     )
+
+
+def _check_home_free(home: Path) -> None:
+    """Refuse a home whose embedded NATS store another live server already uses."""
+    running = read_discovery(home)
+    if running is not None and running.pid != os.getpid():
+        raise ConfigurationError(
+            f"a Proctor server is already running for {home} (pid {running.pid}): "
+            "stop it first, or set PROCTOR_HOME to another folder",
+            setting="PROCTOR_HOME",
+        )
 
 
 async def _quietly(stopping: Awaitable[None], what: str) -> None:

@@ -7,8 +7,7 @@ from typing import Annotated
 
 import typer
 
-from proctor.cli._common import fail, out, run_async
-from proctor.core.discovery import read_discovery
+from proctor.cli._common import out, run_async
 from proctor.core.settings import ProctorSettings, mask_url
 
 app = typer.Typer(help="Run the Proctor server.", no_args_is_help=True)
@@ -35,12 +34,6 @@ async def start(
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     settings = ProctorSettings()
-    running = read_discovery(settings.home)
-    if running is not None:  # two servers on one home would share its NATS store and database
-        fail(
-            f"a Proctor server is already running for {settings.home} (pid {running.pid}): "
-            "stop it first, or set PROCTOR_HOME to another folder"
-        )
     server = LocalServer(settings, host=host, port=port, nats_port=nats_port)
     await server.start()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+import sys
 import sysconfig
 from pathlib import Path
 from uuid import UUID
@@ -12,6 +13,7 @@ import httpx
 import pytest
 
 from proctor import flow, get_run_logger, task
+from proctor.core.discovery import ServerInfo, read_discovery, write_discovery
 from proctor.core.errors import ApiError, ConfigurationError
 from proctor.core.settings import ProctorSettings
 from proctor.runtime.client import ProctorClient
@@ -88,6 +90,26 @@ async def test_refuses_to_bind_beyond_loopback_without_auth(isolated_environment
     with pytest.raises(ConfigurationError, match="PROCTOR_API_AUTH"):
         await server.start()
     assert server.embedded is None  # refused before anything started
+
+
+async def test_a_home_another_live_server_uses_is_refused_before_anything_starts(
+    isolated_environment: Path,
+) -> None:
+    settings = ProctorSettings()
+    other = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", "import signal; signal.pause()"
+    )
+    try:
+        theirs = ServerInfo(pid=other.pid, nats_url="nats://127.0.0.1:1", api_url="http://x")
+        write_discovery(settings.home, theirs)
+        server = LocalServer(settings, port=0)
+        with pytest.raises(ConfigurationError, match=rf"already running for .*\(pid {other.pid}\)"):
+            await server.start()
+        assert server.embedded is None  # its NATS store was not touched
+        assert read_discovery(settings.home) == theirs
+    finally:
+        other.kill()
+        await other.wait()
 
 
 async def test_token_auth_end_to_end(
