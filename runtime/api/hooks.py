@@ -25,7 +25,7 @@ HOOKS_PREFIX: Final = "/hooks/"
 _RESPONSES: Final = {
     "202": "Verified, and the event is stored in JetStream.",
     "400": "The body cannot become an event (the message says why).",
-    "401": "Missing or wrong signature, stale timestamp, or a replayed delivery.",
+    "401": "Missing or wrong signature, stale timestamp, or a delivery answered 2xx before.",
     "404": "No such webhook.",
     "413": f"The body is larger than {MAX_WEBHOOK_BODY_BYTES} bytes.",
     "503": "The event broker is unavailable: retry after Retry-After seconds.",
@@ -51,7 +51,9 @@ class WebhookEndpoint:
             message = "webhooks are POSTed"
             await _send(send, Reply(405, {"error": {"message": message}}, {"Allow": "POST"}))
         else:
-            await _send(send, await self._handle(scope, receive, slug))
+            reply = await self._handle(scope, receive, slug)
+            await _send(send, reply)
+            await self.receiver.answered(reply)
 
     async def _handle(self, scope: Scope, receive: Receive, slug: str) -> Reply:
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]

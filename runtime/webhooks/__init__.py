@@ -3,9 +3,10 @@
 Pure parts: presets (signatures), the ``Webhook`` model, request → event mapping, ``accept``,
 the reason → HTTP status table, the ``ReplayGuard`` protocol with an in-memory guard. Server
 parts: ``WebhookRegistry`` (definitions in the store, cached lookup), ``WebhookReceiver`` (one
-request to its answer: publish, 2xx once JetStream acknowledged, 503 and ``release`` of the
-replay claim when the broker is down, ``proctor.webhook.rejected`` for every refusal) and
-``JetStreamReplayGuard`` (delivery ids in a NATS KV bucket, shared by API replicas).
+request to its answer: publish, 2xx once JetStream acknowledged, 503 when the broker is down
+(the claim stays unanswered, so the retry passes), ``proctor.webhook.rejected`` for every
+refusal) and ``JetStreamReplayGuard`` (delivery ids in a NATS KV bucket, shared by API
+replicas).
 """
 
 from proctor.runtime.webhooks.intake import (
@@ -46,7 +47,13 @@ from proctor.runtime.webhooks.records import (
     WebhookCreated,
     WebhookInfo,
 )
-from proctor.runtime.webhooks.replay import InMemoryReplayGuard, ReplayGuard, replay_key
+from proctor.runtime.webhooks.replay import (
+    Claim,
+    DeliveryClaim,
+    InMemoryReplayGuard,
+    ReplayGuard,
+    replay_key,
+)
 
 __all__ = (
     "DEFAULT_REPLAY_WINDOW",
@@ -57,6 +64,8 @@ __all__ = (
     "REJECTED_EVENT",
     "SLUG_PATTERN",
     "Accepted",
+    "Claim",
+    "DeliveryClaim",
     "DeliveryRecord",
     "InMemoryReplayGuard",
     "RejectReason",

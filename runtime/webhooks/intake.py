@@ -1,6 +1,6 @@
 """One inbound request, start to finish (minus HTTP and publishing): size, signature,
 event, replay. The server publishes the event, answers 2xx once JetStream acknowledged it,
-and calls ``ReplayGuard.release`` if publishing failed so that the sender's retry passes."""
+then calls ``ReplayGuard.answered``; until then the claim lets the sender's retry through."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from proctor.runtime.webhooks.mapping import WebhookRequest, build_event, webhoo
 from proctor.runtime.webhooks.model import SLUG_PATTERN, Webhook
 from proctor.runtime.webhooks.presets import verify_request
 from proctor.runtime.webhooks.reasons import RejectReason, check_body_size, http_status, reject
-from proctor.runtime.webhooks.replay import ReplayGuard, replay_key
+from proctor.runtime.webhooks.replay import Claim, DeliveryClaim, ReplayGuard, replay_key
 
 __all__ = (
     "DELIVERY_NAMESPACE",
@@ -40,10 +40,10 @@ def delivery_event_id(slug: str, delivery_id: str) -> uuid.UUID:
 
 @dataclass(frozen=True, slots=True)
 class Accepted:
-    """A verified request's event, and the replay key to release if it is not published."""
+    """A verified request's event, and its delivery's claim (to mark answered after the 2xx)."""
 
     event: Event
-    replay_key: str | None
+    claim: DeliveryClaim | None
 
 
 async def accept(
@@ -51,9 +51,10 @@ async def accept(
 ) -> Accepted:
     """Verify ``request`` for ``webhook`` and build its event; raise ``WebhookRejectedError``
     (``too_large``, ``missing_header``, ``bad_signature``, ``stale_timestamp``, ``bad_body``,
-    ``replayed``...) otherwise. The delivery is claimed last, so only a request that would
-    have been published is remembered. A request with a delivery id gets the event id
-    ``delivery_event_id(slug, delivery id)``."""
+    ``replayed``: the delivery was answered 2xx before...) otherwise. The delivery is claimed
+    last, so only a request that would have been published is remembered. A request with a
+    delivery id gets the event id ``delivery_event_id(slug, delivery id)``: a retry of a
+    delivery that was claimed but never answered publishes the same event again."""
     check_body_size(len(request.body))
     verified = verify_request(
         webhook.preset,
@@ -69,14 +70,16 @@ async def accept(
     if verified.delivery_id is None:
         return Accepted(event, None)
     event = event.model_copy(update={"id": delivery_event_id(webhook.slug, verified.delivery_id)})
-    key = replay_key(webhook.slug, verified.delivery_id)
-    if not await guard.claim(key, now=now, window=verified.replay_window):
+    claim = DeliveryClaim(
+        replay_key(webhook.slug, verified.delivery_id), now + verified.replay_window
+    )
+    if await guard.claim(claim.key, now=now, window=verified.replay_window) is Claim.ANSWERED:
         raise reject(
             RejectReason.REPLAYED,
             f"delivery {verified.delivery_id[:80]!r} was already accepted; a delivery is "
             "accepted once",
         )
-    return Accepted(event, key)
+    return Accepted(event, claim)
 
 
 def rejection_event(slug: str, error: WebhookRejectedError, *, now: datetime) -> Event:

@@ -1,11 +1,13 @@
 """``WebhookReceiver``: one inbound request to its answer, without the HTTP framework.
 
 lookup (404; 503 if the store is down) → ``accept`` (verify 401, template 400, size 413,
-claim the delivery id) → publish the event and wait for JetStream's acknowledgement → 202.
-If the broker is down or
-does not acknowledge within ``publish_timeout_s``: 503 with ``Retry-After``, and the delivery
-claim is released so that the sender's retry is accepted (a retry carries the same event id,
-so JetStream stores it once even if the first attempt was stored after all).
+claim the delivery id; 401 ``replayed`` if it was answered 2xx before) → publish the event and
+wait for JetStream's acknowledgement → 202 → once the 202 is handed to the connection, the
+caller marks the claim answered (``answered``). If the broker is down or does not acknowledge
+within ``publish_timeout_s``: 503 with ``Retry-After``, and the claim stays unanswered, as it
+does when the process dies before answering: the sender's retry is accepted and publishes the
+same event id, so JetStream stores it once even if the first attempt was stored after all
+(the retry's 202 then says ``"duplicate": true``).
 
 Every refusal is also published as ``proctor.webhook.rejected`` (reason, status, message; no
 secret, no body), best effort: it never delays the answer by more than ``publish_timeout_s``
@@ -28,7 +30,7 @@ from proctor.runtime.webhooks.intake import accept, rejection_event
 from proctor.runtime.webhooks.mapping import WebhookRequest
 from proctor.runtime.webhooks.reasons import RejectReason, http_status, reject
 from proctor.runtime.webhooks.registry import WebhookRegistry
-from proctor.runtime.webhooks.replay import ReplayGuard
+from proctor.runtime.webhooks.replay import DeliveryClaim, ReplayGuard
 
 __all__ = ("DEFAULT_PUBLISH_TIMEOUT_S", "RETRY_AFTER_S", "Reply", "WebhookReceiver")
 
@@ -41,11 +43,13 @@ RETRY_AFTER_S: Final = 5
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """What to answer: a status, a JSON body and extra headers."""
+    """What to answer: a status, a JSON body, extra headers, and the delivery claim to mark
+    answered once the answer is sent."""
 
     status: int
     body: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)
+    claim: DeliveryClaim | None = None
 
 
 def _error(message: str, **extra: Any) -> dict[str, Any]:
@@ -96,14 +100,17 @@ class WebhookReceiver:
                 self.bus.publish(accepted.event), self.publish_timeout_s
             )
         except (BusError, TimeoutError, EventTooLargeError) as error:
-            if accepted.replay_key is not None:
-                await self.guard.release(accepted.replay_key)
             if isinstance(error, EventTooLargeError):
                 too_large = reject(RejectReason.TOO_LARGE, f"the event would be too large: {error}")
                 return await self.refuse(slug, too_large, now=now)
             return self._unavailable(slug)
         body = {"event_id": str(receipt.event_id), "duplicate": receipt.duplicate}
-        return Reply(202, body)
+        return Reply(202, body, claim=accepted.claim)
+
+    async def answered(self, reply: Reply) -> None:
+        """Call once ``reply`` is sent: its delivery is now a replay (see the module)."""
+        if reply.claim is not None:
+            await self.guard.answered(reply.claim.key, expires=reply.claim.expires)
 
     async def refuse(
         self, slug: str, error: WebhookRejectedError, *, now: datetime | None = None

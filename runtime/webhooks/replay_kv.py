@@ -1,15 +1,20 @@
 """``JetStreamReplayGuard``: delivery ids remembered in a NATS KV bucket, shared by every API
 replica and surviving restarts.
 
-One key per delivery (``replay_key``); its value is the claim's expiry (Unix milliseconds).
-A claim is ``create()`` — atomic: of racing replicas exactly one wins. A key whose expiry has
-passed is taken over with ``update(last=revision)``, so windows follow ``now`` exactly and no
-per-key TTL is needed (nats-py cannot renew one, and TTL markers break ``create()``). The
-bucket's ``max_age`` (the longest window) only bounds how long keys are kept.
+One key per delivery (``replay_key``); its value is the claim's expiry (Unix milliseconds),
+followed by `` pending`` until the delivery is answered (``<ms> pending`` → ``<ms>``). A claim
+is ``create()`` — atomic: of racing replicas exactly one gets ``NEW``, the others see the
+pending claim (``UNANSWERED``). A key whose expiry has passed is taken over with
+``update(last=revision)``, so windows follow ``now`` exactly and no per-key TTL is needed
+(nats-py cannot renew one, and TTL markers break ``create()``). The bucket's ``max_age`` (the
+longest window) only bounds how long keys are kept.
+
+``answered`` is a plain NATS publish to the key's subject, not awaited: the bucket's stream
+stores it like a ``put``, at the cost of one protocol write after the answer. If it is lost
+(the process dies first), the claim stays pending and the sender's retry publishes again.
 
 Without a connection to NATS, a claim raises ``BrokerUnavailableError`` at once (the server
-answers 503). A claim whose answer was lost may still be stored: the guard then deletes the key
-(the delete is queued until NATS is back), so the sender's retry is not taken for a replay.
+answers 503). A claim whose answer was lost may still be stored, pending: the retry passes.
 """
 
 from __future__ import annotations
@@ -24,31 +29,43 @@ import nats.errors
 import nats.js.errors
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext, api
+from nats.js.client import KV_PRE_TEMPLATE
 from nats.js.kv import KeyValue
 
 from proctor.core.errors import BrokerUnavailableError
 from proctor.events.naming import Naming
 from proctor.runtime.webhooks.presets import DEFAULT_REPLAY_WINDOW
+from proctor.runtime.webhooks.replay import Claim
 
 __all__ = ("JetStreamReplayGuard",)
 
 T = TypeVar("T")
 _TIMEOUT_S: Final = 2.0
+_PENDING: Final = b" pending"
 
 
-def _expiry_ms(value: bytes | None) -> int:
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def _read(value: bytes | None) -> tuple[int, bool]:
+    """A claim's expiry (Unix ms) and whether it was answered; unreadable: expired."""
+    expiry, pending, _ = (value or b"").partition(_PENDING)
     try:
-        return int(value or b"0")
+        return int(expiry), not pending
     except ValueError:
-        return 0  # unreadable: treat as expired, the claim is re-taken
+        return 0, True
 
 
 class JetStreamReplayGuard:
     """A ``ReplayGuard`` over a JetStream KV bucket (see the module docstring)."""
 
-    def __init__(self, kv: KeyValue, nc: NatsClient, *, timeout_s: float = _TIMEOUT_S) -> None:
+    def __init__(
+        self, kv: KeyValue, nc: NatsClient, bucket: str, *, timeout_s: float = _TIMEOUT_S
+    ) -> None:
         self._kv = kv
         self._nc = nc
+        self._prefix = KV_PRE_TEMPLATE.format(bucket=bucket)
         self._timeout_s = timeout_s
 
     @classmethod
@@ -76,45 +93,43 @@ class JetStreamReplayGuard:
                 replicas=replicas,
             )
             kv = await js.create_key_value(config)
-        return cls(kv, nc)
+        return cls(kv, nc, bucket)
 
-    async def claim(self, key: str, *, now: datetime, window: timedelta) -> bool:
+    async def claim(self, key: str, *, now: datetime, window: timedelta) -> Claim:
         if not self._nc.is_connected:
             raise BrokerUnavailableError("NATS is not connected: cannot check the delivery id")
-        value = str(int((now + window).timestamp() * 1000)).encode()
+        value = str(_ms(now + window)).encode() + _PENDING
         try:
             return await self._claim(key, value, now)
         except (nats.errors.Error, TimeoutError) as error:
-            await self.release(key)  # the create may have been stored after all
             raise BrokerUnavailableError(
                 f"NATS did not confirm the delivery claim ({type(error).__name__})"
             ) from None
 
-    async def _claim(self, key: str, value: bytes, now: datetime) -> bool:
+    async def _claim(self, key: str, value: bytes, now: datetime) -> Claim:
         for _ in range(2):
             try:
                 await self._bounded(self._kv.create(key, value))
-                return True
+                return Claim.NEW
             except nats.js.errors.KeyWrongLastSequenceError:
                 pass
             try:
                 entry = await self._bounded(self._kv.get(key))
             except nats.js.errors.KeyNotFoundError:
-                continue  # released meanwhile: create again
-            if _expiry_ms(entry.value) > now.timestamp() * 1000:
-                return False
+                continue  # deleted meanwhile: create again
+            expiry, answered = _read(entry.value)
+            if expiry > _ms(now):
+                return Claim.ANSWERED if answered else Claim.UNANSWERED
             try:
                 await self._bounded(self._kv.update(key, value, last=entry.revision))
-                return True
+                return Claim.NEW
             except nats.js.errors.KeyWrongLastSequenceError:
-                return False  # another replica took the expired claim first
-        return False
+                return Claim.UNANSWERED  # another replica took the expired claim: in flight
+        return Claim.UNANSWERED
 
-    async def release(self, key: str) -> None:
-        """Delete ``key``; best effort (while NATS is down the delete waits in the client's
-        buffer and is applied on reconnect, after the claim it undoes)."""
-        with contextlib.suppress(nats.errors.Error, TimeoutError):
-            await self._bounded(self._kv.delete(key))
+    async def answered(self, key: str, *, expires: datetime) -> None:
+        with contextlib.suppress(nats.errors.Error):
+            await self._nc.publish(self._prefix + key, str(_ms(expires)).encode())
 
     async def _bounded(self, call: Awaitable[T]) -> T:
         return await asyncio.wait_for(call, self._timeout_s)

@@ -11,6 +11,7 @@ from proctor.automations.templating import compile_structure
 from proctor.core.errors import WebhookRejectedError
 from proctor.runtime.webhooks import (
     MAX_WEBHOOK_BODY_BYTES,
+    Claim,
     InMemoryReplayGuard,
     RejectReason,
     Webhook,
@@ -68,7 +69,7 @@ async def test_a_valid_signature_becomes_an_event_with_the_body_as_payload(
     assert event.occurred == NOW
     assert {k: v for k, v in event.payload.items() if k != "headers"} == body
     assert event.resource.get("proctor.webhook.delivery-id") == request.delivery_id
-    assert (accepted.replay_key is None) == (request.delivery_id is None)
+    assert (accepted.claim is None) == (request.delivery_id is None)
 
 
 @pytest.mark.parametrize("sample", sorted(GITHUB_SAMPLES.glob("*.json")), ids=lambda p: p.name)
@@ -143,21 +144,21 @@ async def test_a_timestamp_inside_the_tolerance_passes(preset: WebhookPreset) ->
 
 
 @pytest.mark.parametrize("preset", WITH_DELIVERY_ID)
-async def test_a_replayed_delivery_is_accepted_once_until_released(preset: WebhookPreset) -> None:
+async def test_a_delivery_is_a_replay_once_answered_and_not_before(preset: WebhookPreset) -> None:
     guard = InMemoryReplayGuard()
     webhook = webhook_for(preset)
     body = json.dumps(sample_body(preset)).encode()
     request = WebhookRequest.of(body, signed(preset, body).headers)
     first = await accept(webhook, request, now=NOW, guard=guard)
+    # Not answered yet (publishing failed, or the server died): the retry passes, same event.
+    retry = await accept(webhook, request, now=NOW + timedelta(seconds=30), guard=guard)
+    assert retry.event.id == first.event.id
+    assert retry.event.payload == first.event.payload
+    assert retry.claim is not None
+    await guard.answered(retry.claim.key, expires=retry.claim.expires)  # the 202 went out
     error = await _rejected(webhook, request, guard)
     assert error.reason == RejectReason.REPLAYED
     assert http_status(error) == 401
-    # Publishing failed (broker down): the server releases the key, the retry passes once.
-    assert first.replay_key is not None
-    await guard.release(first.replay_key)
-    retry = await accept(webhook, request, now=NOW + timedelta(seconds=30), guard=guard)
-    assert retry.event.payload == first.event.payload
-    assert (await _rejected(webhook, request, guard)).reason == RejectReason.REPLAYED
 
 
 @pytest.mark.parametrize("preset", [WebhookPreset.STRIPE, WebhookPreset.SLACK])
@@ -167,9 +168,11 @@ async def test_a_provider_retry_with_a_fresh_signature_is_still_a_duplicate(
     guard = InMemoryReplayGuard()
     webhook = webhook_for(preset)
     body = json.dumps(sample_body(preset)).encode()
-    await accept(
+    first = await accept(
         webhook, WebhookRequest.of(body, signed(preset, body).headers), now=NOW, guard=guard
     )
+    assert first.claim is not None
+    await guard.answered(first.claim.key, expires=first.claim.expires)
     later = NOW + timedelta(hours=1)
     retry = WebhookRequest.of(body, signed(preset, body, at=later).headers)
     with pytest.raises(WebhookRejectedError, match="already accepted"):
@@ -285,26 +288,32 @@ async def test_none_is_explicit_and_a_delivery_id_header_gives_it_replay_protect
     webhook = Webhook(slug="open", preset=WebhookPreset.NONE, delivery_id_header="Idempotency-Key")
     guard = InMemoryReplayGuard()
     request = WebhookRequest.of(b'{"n": 1}', {"Idempotency-Key": "k-1"})
-    assert (await accept(webhook, request, now=NOW, guard=guard)).event.payload == {"n": 1}
+    accepted = await accept(webhook, request, now=NOW, guard=guard)
+    assert accepted.event.payload == {"n": 1}
+    assert accepted.claim is not None
+    await guard.answered(accepted.claim.key, expires=accepted.claim.expires)
     assert (await _rejected(webhook, request, guard)).reason == RejectReason.REPLAYED
     missing = WebhookRequest.of(b'{"n": 1}', {})
     assert (await _rejected(webhook, missing, guard)).reason == RejectReason.MISSING_HEADER
     anyone = Webhook(slug="anyone", preset=WebhookPreset.NONE)
     twice = [await accept(anyone, missing, now=NOW, guard=guard) for _ in range(2)]
-    assert all(a.replay_key is None for a in twice)
+    assert all(a.claim is None for a in twice)
 
 
 async def test_replay_memory_expires_after_the_window() -> None:
     guard = InMemoryReplayGuard()
-    assert await guard.claim("k", now=NOW, window=timedelta(minutes=10))
-    assert not await guard.claim("k", now=NOW + timedelta(minutes=9), window=timedelta(minutes=10))
-    assert await guard.claim("k", now=NOW + timedelta(minutes=10), window=timedelta(minutes=10))
+    window = timedelta(minutes=10)
+    assert await guard.claim("k", now=NOW, window=window) is Claim.NEW
+    await guard.answered("k", expires=NOW + window)
+    assert await guard.claim("k", now=NOW + timedelta(minutes=9), window=window) is Claim.ANSWERED
+    assert await guard.claim("k", now=NOW + timedelta(minutes=10), window=window) is Claim.NEW
     assert len(guard) == 1
 
 
 async def test_in_memory_replay_guard_is_bounded() -> None:
     guard = InMemoryReplayGuard(max_entries=100)
     for n in range(1000):
-        assert await guard.claim(f"k{n}", now=NOW, window=timedelta(minutes=n + 1))
+        assert await guard.claim(f"k{n}", now=NOW, window=timedelta(minutes=n + 1)) is Claim.NEW
     assert len(guard) == 100
-    assert not await guard.claim("k999", now=NOW, window=timedelta(minutes=1))
+    assert await guard.claim("k999", now=NOW, window=timedelta(minutes=1)) is Claim.UNANSWERED
+    assert await guard.claim("k0", now=NOW, window=timedelta(minutes=1)) is Claim.NEW  # forgotten

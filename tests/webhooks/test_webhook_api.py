@@ -218,7 +218,7 @@ async def test_an_unacknowledged_publish_is_503_and_the_retry_is_one_event(
     failed = await _github(api, "gh", secret, "d-1")
     assert failed.status_code == 503
     assert failed.headers["Retry-After"] == "5"
-    retry = await _github(api, "gh", secret, "d-1")  # the claim was released
+    retry = await _github(api, "gh", secret, "d-1")  # the claim was never answered
     assert retry.status_code == 202
     assert retry.json()["duplicate"] is stored_anyway
     assert len(bus.named("webhook.gh")) == 1

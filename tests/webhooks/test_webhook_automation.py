@@ -17,7 +17,8 @@ from proctor import Automation, RunDeployment, on_event
 from proctor.automations.engine import AutomationEngine, InMemoryAutomations, InMemoryKeyValue
 from proctor.automations.execution import ActionServices
 from proctor.core.settings import ProctorSettings
-from proctor.events.bus import JetStreamEventBus
+from proctor.events.bus import JetStreamEventBus, PublishReceipt
+from proctor.events.model import Event
 from proctor.events.naming import Naming
 from proctor.runtime.automation_service.clock import SystemEngineClock
 from proctor.runtime.client import ProctorClient
@@ -116,3 +117,40 @@ async def test_a_signed_push_runs_the_deployment_once_with_its_sha(
     await server.recorders[0].wait_recorded((await server.bus.stats()).last_sequence, 60)
     stored = await server.store.events.query(EventFilter(names=[f"webhook.{SLUG}"]))
     assert len(stored.items) == 2
+
+
+async def test_a_delivery_stored_but_never_answered_runs_once_when_the_sender_retries(
+    server: LocalServer,
+    client: ProctorClient,
+    http: httpx.AsyncClient,
+    engine_and_runs: FakeRuns,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    runs = engine_and_runs
+    secret = SECRETS[WebhookPreset.GITHUB]
+    await client.webhooks.create(slug=SLUG, preset=WebhookPreset.GITHUB, secret=secret)
+    branch = signed(WebhookPreset.GITHUB, BRANCH_PUSH)
+    assert server.bus is not None
+    publish = server.bus.publish
+
+    async def stored_then_failed(event: Event) -> PublishReceipt:
+        await publish(event)
+        raise RuntimeError("the server failed after JetStream stored the event")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(server.bus, "publish", stored_then_failed)
+        first = await http.post(f"/hooks/{SLUG}", content=BRANCH_PUSH, headers=branch.headers)
+    assert first.status_code == 500  # not a 2xx: the sender retries
+    retry = await http.post(f"/hooks/{SLUG}", content=BRANCH_PUSH, headers=branch.headers)
+    assert retry.status_code == 202
+    assert retry.json()["duplicate"] is True
+    replay = await http.post(f"/hooks/{SLUG}", content=BRANCH_PUSH, headers=branch.headers)
+    assert replay.status_code == 401
+
+    request = await runs.next_request(timeout_s=30)
+    assert request.parameters == {"sha": json.loads(BRANCH_PUSH)["after"]}
+    await server.recorders[0].wait_recorded((await server.bus.stats()).last_sequence, 60)
+    assert server.store is not None
+    stored = await server.store.events.query(EventFilter(names=[f"webhook.{SLUG}"]))
+    assert len(stored.items) == 1
+    assert len(runs.requests) == 1
