@@ -19,6 +19,7 @@ _NUMBERS = (
     "concurrency_retry_s",
     "poll_s",
     "cancel_grace_s",
+    "exit_grace_s",
 )
 
 DEFAULT_HEARTBEAT_S = 5.0
@@ -46,6 +47,9 @@ class RuntimeOptions:
     """A worker with nothing to do looks at its queues at least this often."""
     cancel_grace_s: float = 10.0
     """After a cancel, a run's process gets this long to end itself before it is killed."""
+    exit_grace_s: float = 60.0
+    """After its run ended (final-state hooks, last log lines), a run's process gets this long
+    to exit before it is killed: a hung hook never holds the worker's slot or its shutdown."""
     retention: timedelta = timedelta(days=7)
     """How long run entries (and run requests) are kept."""
 
@@ -61,9 +65,9 @@ class RuntimeOptions:
                 f"runtime option missed_heartbeats must be >= 1, not {self.missed_heartbeats}",
                 setting="missed_heartbeats",
             )
-        if self.late_after_s < 0 or self.cancel_grace_s < 0:
+        if min(self.late_after_s, self.cancel_grace_s, self.exit_grace_s) < 0:
             raise ConfigurationError(
-                "runtime options late_after_s and cancel_grace_s must be >= 0",
+                "runtime options late_after_s, cancel_grace_s and exit_grace_s must be >= 0",
                 setting="late_after_s",
             )
 
@@ -77,7 +81,7 @@ class RuntimeOptions:
         """Defaults, overridden by ``PROCTOR_RUNTIME_<OPTION>`` variables (seconds as numbers):
         ``PROCTOR_RUNTIME_HEARTBEAT_S``, ``..._MISSED_HEARTBEATS``, ``..._LATE_AFTER_S``,
         ``..._CHECK_INTERVAL_S``, ``..._CONCURRENCY_RETRY_S``, ``..._POLL_S``,
-        ``..._CANCEL_GRACE_S``."""
+        ``..._CANCEL_GRACE_S``, ``..._EXIT_GRACE_S``."""
         values: dict[str, Any] = {}
         for name in _NUMBERS:
             variable = f"PROCTOR_RUNTIME_{name.upper()}"
@@ -103,4 +107,5 @@ class RuntimeOptions:
             concurrency_retry_s=0.05,
             poll_s=0.2,
             cancel_grace_s=2.0,
+            exit_grace_s=5.0,
         )

@@ -437,6 +437,21 @@ class Worker:
         moved = await self.plane.move(held.entry.id, record)
         if moved is not None:
             held.entry = moved[0]
+        if terminal and held.kill_timer is None:
+            loop = asyncio.get_running_loop()
+            held.kill_timer = loop.call_later(self.options.exit_grace_s, self._kill_lingering, held)
+
+    def _kill_lingering(self, held: _Held) -> None:
+        """Kill a run's process still there ``exit_grace_s`` after its run ended."""
+        log.warning(
+            "worker %s: run %s ended %.0f s ago but its code is still running "
+            "(a final-state hook that does not return?): killing it",
+            self.id,
+            held.entry.id,
+            self.options.exit_grace_s,
+        )
+        if held.handle is not None:
+            held.handle.kill()
 
     async def _finish(self, held: _Held, code: int) -> None:
         if held.kill_timer is not None:
@@ -483,5 +498,6 @@ class Worker:
             message=message or (cancelling.message if cancelling else None),
         )
         held.handle.cancel(command)
-        loop = asyncio.get_running_loop()
-        held.kill_timer = loop.call_later(self.options.cancel_grace_s, held.handle.kill)
+        if held.kill_timer is None:
+            loop = asyncio.get_running_loop()
+            held.kill_timer = loop.call_later(self.options.cancel_grace_s, held.handle.kill)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -50,3 +51,13 @@ async def long_running_async() -> None:
 
     await aemit_event(STARTED, {"proctor.resource.id": "test.flow"}, payload={"pid": os.getpid()})
     await asyncio.sleep(60)  # allow-sleep: a long-running flow for the test to cancel
+
+
+def _hang_hook(flow: Any, run: Any, state: Any) -> None:
+    emit_event(STARTED, {"proctor.resource.id": "test.flow"}, payload={"pid": os.getpid()})
+    threading.Event().wait()  # a final-state hook that never returns
+
+
+@flow(on_completion=[_hang_hook])
+def completes_then_hangs() -> None:
+    """Completes, then hangs in its on_completion hook."""

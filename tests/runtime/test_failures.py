@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from proctor.runtime.orchestration import RunPlane
-from tests.runtime.conftest import StateFeed, nats_url, request, running_workers
+from proctor.runtime.orchestration import EntryStatus, RunPlane
+from proctor.runtime.worker import ProcessLauncher, Worker
+from tests.runtime.conftest import StateFeed, nats_url, process_gone, request, running_workers
 
 pytestmark = pytest.mark.nats
 PROCTOR = str(Path(sysconfig.get_path("scripts")) / "proctor")
@@ -31,6 +32,23 @@ async def test_a_flow_that_cannot_be_loaded_ends_crashed_saying_why(
     assert "has no attribute 'no_such_flow'" in crashed.state.message
     assert failed.state.message is not None
     assert "parameters do not fit the flow" in failed.state.message
+
+
+async def test_a_run_whose_hook_hangs_after_it_ended_is_killed_and_stays_completed(
+    plane: RunPlane, feed: StateFeed
+) -> None:
+    entry = await request(plane, "completes_then_hangs", {})
+    worker = Worker(plane, "pool", launcher=ProcessLauncher(), nats_url=nats_url(plane))
+    await worker.start()
+    try:
+        await feed.until(entry.id, "Completed", timeout_s=30)
+        pid = await feed.started_pid()  # the hook is running, and will never return
+        await process_gone(pid, timeout_s=plane.options.exit_grace_s + 10)
+    finally:
+        await asyncio.wait_for(worker.stop(), 30)  # waits for held runs: none is left
+    found = await plane.board.get(entry.id)
+    assert found is not None
+    assert (found[0].status, found[0].state.name) == (EntryStatus.FINAL, "Completed")
 
 
 async def test_a_worker_told_to_stop_finishes_and_a_second_signal_cancels(
