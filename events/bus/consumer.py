@@ -43,6 +43,7 @@ __all__ = (
     "InMemoryDurableConsumer",
     "JetStreamDurableConsumer",
     "MemoryDurableState",
+    "start_at",
 )
 
 
@@ -162,6 +163,16 @@ class DurableConsumer(ABC):
         """Forget the durable position: a consumer opened again under this name starts over."""
 
 
+def start_at(config: api.ConsumerConfig, start: Literal["all", "new"] | datetime) -> None:
+    """Set where a new JetStream consumer starts: every stored message, new ones only, or
+    the first stored at or after a time."""
+    if isinstance(start, datetime):
+        config.deliver_policy = api.DeliverPolicy.BY_START_TIME
+        config.opt_start_time = start
+    else:
+        config.deliver_policy = api.DeliverPolicy.ALL if start == "all" else api.DeliverPolicy.NEW
+
+
 class JetStreamDurableConsumer(DurableConsumer):
     """A durable JetStream pull consumer with explicit acks."""
 
@@ -182,8 +193,13 @@ class JetStreamDurableConsumer(DurableConsumer):
         self._prefix = prefix
         self._sub: JetStreamContext.PullSubscription | None = None
 
-    async def open(self) -> None:
-        """Create the consumer (or update an existing one's limits) and bind to it."""
+    async def open(self, *, deadline_s: float = 30.0) -> None:
+        """Create the consumer (or update an existing one's limits) and bind to it.
+
+        Retried through a moment JetStream cannot answer (a cluster electing its meta leader
+        takes a few seconds after the leader's node dies); ``BrokerUnavailableError`` (a
+        ``BusError``) once a call has gone unanswered for ``deadline_s``.
+        """
         subjects = sorted({f.subject(self._prefix) for f in self.filters})
         config = api.ConsumerConfig(
             durable_name=self.name,
@@ -198,16 +214,10 @@ class JetStreamDurableConsumer(DurableConsumer):
             existing = await with_retries(
                 lambda: self._js.consumer_info(self._stream, self.name),
                 f"reading durable consumer {self.name!r}",
+                deadline_s=deadline_s,
             )
         except nats.js.errors.NotFoundError:
-            start = self.options.start
-            if isinstance(start, datetime):
-                config.deliver_policy = api.DeliverPolicy.BY_START_TIME
-                config.opt_start_time = start
-            else:
-                config.deliver_policy = (
-                    api.DeliverPolicy.ALL if start == "all" else api.DeliverPolicy.NEW
-                )
+            start_at(config, self.options.start)
         else:  # where it starts is fixed at creation; the limits may change
             config.deliver_policy = existing.config.deliver_policy
             config.opt_start_time = existing.config.opt_start_time
@@ -215,6 +225,7 @@ class JetStreamDurableConsumer(DurableConsumer):
             await with_retries(
                 lambda: self._js.add_consumer(self._stream, config),
                 f"creating durable consumer {self.name!r}",
+                deadline_s=deadline_s,
             )
         except nats.js.errors.APIError as error:
             raise BusError(f"JetStream refused durable consumer {self.name!r}: {error}") from None
@@ -240,7 +251,11 @@ class JetStreamDurableConsumer(DurableConsumer):
             return []
         except nats.errors.ConnectionClosedError:
             raise BusError("the event bus connection is closed") from None
-        except (nats.errors.ConnectionReconnectingError, nats.errors.NoRespondersError) as error:
+        except (
+            nats.errors.ConnectionReconnectingError,
+            nats.errors.NoRespondersError,
+            nats.js.errors.ServiceUnavailableError,  # 503: the consumer's leader is being elected
+        ) as error:
             reason = type(error).__name__
             raise BrokerUnavailableError(f"cannot fetch from NATS: {reason}") from None
         return [self._delivery(m) for m in msgs]

@@ -9,8 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Awaitable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -32,7 +31,12 @@ from proctor.events.bus.base import (
     StreamStats,
     compile_filters,
 )
-from proctor.events.bus.consumer import ConsumerOptions, DurableConsumer, JetStreamDurableConsumer
+from proctor.events.bus.consumer import (
+    ConsumerOptions,
+    DurableConsumer,
+    JetStreamDurableConsumer,
+    start_at,
+)
 from proctor.events.bus.pipeline import Message, PublishPipeline
 from proctor.events.bus.retrying import with_retries
 from proctor.events.model import Event, WireEvent
@@ -193,6 +197,9 @@ class JetStreamEventBus(EventBus):
         self.nc = nc
         self.js = nc.jetstream(timeout=attempt_timeout_s)
         self._owns_connection = owns_connection
+        self.deadline_s = publish_deadline_s
+        """How long publishing, and creating a consumer, retry through an outage (a NATS
+        node restarting, a cluster electing a leader) before ``BrokerUnavailableError``."""
         self.pipeline = PublishPipeline(
             nc, attempt_timeout_s=attempt_timeout_s, deadline_s=publish_deadline_s
         )
@@ -251,26 +258,25 @@ class JetStreamEventBus(EventBus):
         compiled = compile_filters(filters)
         subscription = _JetStreamSubscription(compiled, self.js)
         subjects = sorted({f.subject(self.naming.events_prefix) for f in compiled})
-        config = api.ConsumerConfig(
-            filter_subjects=subjects if len(subjects) > 1 else None,
-        )
-        if isinstance(start, datetime):
-            config.deliver_policy = api.DeliverPolicy.BY_START_TIME
-            config.opt_start_time = start
-        else:
-            config.deliver_policy = (
-                api.DeliverPolicy.ALL if start == "all" else api.DeliverPolicy.NEW
-            )
-        sub = await with_retries(
-            lambda: self.js.subscribe(
+
+        def attempt() -> Awaitable[JetStreamContext.PushSubscription]:
+            # A new config per attempt: nats-py writes its delivery inbox into it, and an
+            # attempt that timed out may still have made a consumer pushing to that inbox.
+            config = api.ConsumerConfig(filter_subjects=subjects if len(subjects) > 1 else None)
+            start_at(config, start)
+            return self.js.subscribe(
                 subjects[0],
                 cb=subscription._on_message,
                 stream=self.naming.events_stream,
                 ordered_consumer=True,
                 config=config,
                 deliver_policy=config.deliver_policy,
-            ),
+            )
+
+        sub = await with_retries(
+            attempt,
             f"subscribing to {', '.join(f.pattern for f in compiled)}",
+            deadline_s=self.deadline_s,
         )
         subscription._subs.append(sub)
         self._subscriptions.add(subscription)
@@ -288,7 +294,7 @@ class JetStreamEventBus(EventBus):
             compile_filters(filters),
             options or ConsumerOptions(),
         )
-        await consumer.open()
+        await consumer.open(deadline_s=self.deadline_s)
         return consumer
 
     async def stats(self) -> StreamStats:
