@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import to_json
 
 from proctor.core.errors import EventError, EventTooLargeError
+from proctor.core.tracing import TRACEPARENT_PATTERN, check_traceparent
 from proctor.events.ids import uuid7
 from proctor.events.labels import RelatedResource, Resource
 from proctor.events.names import EventName
@@ -67,6 +68,14 @@ class Event(BaseModel):
         le=MAX_HOPS,
         description="Causation hops from the original event; the loop guard reads it.",
     )
+    traceparent: str | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        json_schema_extra={"pattern": TRACEPARENT_PATTERN},
+        description="W3C trace context of the span that produced it "
+        "('00-<trace id>-<span id>-<flags>'), so its consumers continue the same trace; "
+        "left out of the JSON when there is none.",
+    )
 
     @field_validator("occurred", mode="after")
     @classmethod
@@ -76,6 +85,11 @@ class Event(BaseModel):
                 "naive datetime: give a timezone-aware one, e.g. datetime.now(timezone.utc)"
             )
         return value.astimezone(UTC)
+
+    @field_validator("traceparent", mode="after")
+    @classmethod
+    def _traceparent(cls, value: str | None) -> str | None:
+        return check_traceparent(value) if value is not None else None
 
     @field_validator("related", mode="after")
     @classmethod
@@ -108,6 +122,7 @@ class Event(BaseModel):
         follows: UUID | None = None,
         caused_by: UUID | None = None,
         hops: int = 0,
+        traceparent: str | None = None,
     ) -> Event:
         """Make an event from plain values, raising ``EventError`` naming the bad field."""
         fields: dict[str, Any] = {
@@ -119,6 +134,8 @@ class Event(BaseModel):
             "caused_by": caused_by,
             "hops": hops,
         }
+        if traceparent is not None:
+            fields["traceparent"] = traceparent
         if occurred is not None:
             fields["occurred"] = occurred
         if id is not None:

@@ -251,8 +251,10 @@ def state_change_event(
     *,
     follows: UUID | None = None,
     id: UUID | None = None,
+    traceparent: str | None = None,
 ) -> Event:
-    """The event for ``run`` entering ``state`` (``proctor.flow-run.<state name>``...)."""
+    """The event for ``run`` entering ``state`` (``proctor.flow-run.<state name>``...);
+    ``traceparent``: the span of the run, if it is traced."""
     prefix = FLOW_RUN_PREFIX if isinstance(run, FlowRunSnapshot) else TASK_RUN_PREFIX
     payload = {
         "run": run.model_dump(mode="json"),
@@ -267,6 +269,7 @@ def state_change_event(
         occurred=state.timestamp,
         id=id,
         follows=follows,
+        traceparent=traceparent,
     )
 
 

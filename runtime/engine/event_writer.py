@@ -55,6 +55,8 @@ _STATE_LABELS = b',"%s":"%%s","%s":"%%s","%s":"%%d"}' % (
     RUN_COUNT_LABEL.encode(),
 )
 """The state's labels closing a resource (values are safe: a type, a checked name, a count)."""
+_UNCAUSED = b',"caused_by":null,"hops":0}'
+"""The event's last fields: no causation, and no trace context (left out when there is none)."""
 
 
 class StateEventWriter:
@@ -88,8 +90,10 @@ class StateEventWriter:
         previous_state: StateSnapshot | None,
         *,
         follows: UUID | None = None,
+        traceparent: str | None = None,
     ) -> WireEvent:
-        """The event for ``run`` entering ``state``, as ``state_change_event`` makes it."""
+        """The event for ``run`` entering ``state``, as ``state_change_event`` makes it
+        (``traceparent``: one the engine formatted from its span, so valid)."""
         event_id = uuid7()
         prefix = FLOW_RUN_PREFIX if isinstance(run, FlowRunSnapshot) else TASK_RUN_PREFIX
         name = f"{prefix}.{state.name}"
@@ -115,13 +119,15 @@ class StateEventWriter:
                     b',"state":', self._state_bytes(state),
                     b',"previous_state":', previous,
                     b'},"follows":', self._follows_bytes(follows),
-                    b',"caused_by":null,"hops":0}',
+                    _UNCAUSED if traceparent is None else _traced(traceparent),
                 )
             )  # fmt: skip
             if len(data) <= MAX_PAYLOAD_BYTES:  # so the payload alone is within its limit too
                 self._last_id, self._last_id_json = event_id, id_json
                 return WireEvent(event_id, name, data)
-        event = state_change_event(run, state, previous_state, follows=follows, id=event_id)
+        event = state_change_event(
+            run, state, previous_state, follows=follows, id=event_id, traceparent=traceparent
+        )
         return WireEvent.of(event)
 
     def _resource_bytes(
@@ -165,6 +171,10 @@ class StateEventWriter:
         state_json = self._state_bytes(state)
         start = state_json.index(b'"timestamp":') + len(b'"timestamp":')
         return state_json[start : state_json.index(b",", start)]
+
+
+def _traced(traceparent: str) -> bytes:
+    return b',"caused_by":null,"hops":0,"traceparent":"%s"}' % traceparent.encode()
 
 
 @lru_cache(maxsize=256)

@@ -37,6 +37,7 @@ class RunTracker(Generic[S]):
         "history",
         "snapshot",
         "state",
+        "traceparent",
     )
 
     def __init__(
@@ -55,6 +56,8 @@ class RunTracker(Generic[S]):
         self._writer = StateEventWriter()
         self._last_event_id: UUID | None = last_event_id
         self._listener: Callable[[S, StateSnapshot, UUID | None], None] | None = listener
+        self.traceparent: str | None = None
+        """The trace context its events carry: the run's span, if it is traced."""
 
     @property
     def id(self) -> UUID:
@@ -69,7 +72,13 @@ class RunTracker(Generic[S]):
         self.history.append(state)
         event_id: UUID | None = None
         if self._events is not None:
-            event = self._writer.write(self.snapshot, state, previous, follows=self._last_event_id)
+            event = self._writer.write(
+                self.snapshot,
+                state,
+                previous,
+                follows=self._last_event_id,
+                traceparent=self.traceparent,
+            )
             self._last_event_id = event_id = event.id
             self._events.add(event)
         if self._listener is not None:

@@ -74,6 +74,7 @@ TASK_RUN = TaskRunSnapshot.model_validate(
         "end_time": DUE + timedelta(seconds=1.5),
     }
 )
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 BARE_TASK_RUN = TaskRunSnapshot(id=uuid7(), name="t-0", task_key="m.t", dynamic_key="0")
 RUNS = [FLOW_RUN, TASK_RUN, BARE_TASK_RUN]
 
@@ -84,24 +85,40 @@ def assert_same_as_model(
     previous: StateSnapshot | None,
     follows: Any = None,
     writer: StateEventWriter | None = None,
+    traceparent: str | None = None,
 ) -> WireEvent:
-    wire = (writer or StateEventWriter()).write(run, state, previous, follows=follows)
-    event = state_change_event(run, state, previous, follows=follows, id=wire.id)
+    wire = (writer or StateEventWriter()).write(
+        run, state, previous, follows=follows, traceparent=traceparent
+    )
+    event = state_change_event(
+        run, state, previous, follows=follows, id=wire.id, traceparent=traceparent
+    )
     assert wire.data == event.to_wire()
     assert (wire.id, wire.event) == (event.id, event.event)
     assert wire.to_event() == event
     return wire
 
 
+@pytest.mark.parametrize("traceparent", [None, TRACEPARENT], ids=["untraced", "traced"])
 @pytest.mark.parametrize("make_state", STATES)
 @pytest.mark.parametrize("run", RUNS, ids=["flow-run", "task-run", "bare-task-run"])
 def test_every_state_event_is_byte_for_byte_the_models(
-    run: FlowRunSnapshot | TaskRunSnapshot, make_state: Callable[[], states.State[Any]]
+    run: FlowRunSnapshot | TaskRunSnapshot,
+    make_state: Callable[[], states.State[Any]],
+    traceparent: str | None,
 ) -> None:
     previous = states.Running("was running").snapshot
     state = make_state().snapshot
-    assert_same_as_model(run, state, None)
-    assert_same_as_model(run, state, previous, follows=uuid7())
+    assert_same_as_model(run, state, None, traceparent=traceparent)
+    assert_same_as_model(run, state, previous, follows=uuid7(), traceparent=traceparent)
+
+
+def test_a_traced_event_carries_its_trace_context_and_an_untraced_one_none() -> None:
+    traced = assert_same_as_model(TASK_RUN, states.Running().snapshot, None, traceparent=TRACEPARENT)
+    assert traced.to_event().traceparent == TRACEPARENT
+    untraced = assert_same_as_model(TASK_RUN, states.Running().snapshot, None)
+    assert untraced.to_event().traceparent is None
+    assert b"traceparent" not in untraced.data
 
 
 @pytest.mark.parametrize("run", RUNS, ids=["flow-run", "task-run", "bare-task-run"])
@@ -148,6 +165,8 @@ def test_a_large_event_within_the_limits_falls_back_to_the_model_and_matches() -
     run = FLOW_RUN.model_copy(update={"parameters": {"blob": "x" * 200_000}})
     state = states.Pending().snapshot
     assert len(assert_same_as_model(run, state, None).data) > 200_000
+    wire = assert_same_as_model(run, state, None, traceparent=TRACEPARENT)
+    assert wire.to_event().traceparent == TRACEPARENT
 
 
 def test_a_run_name_over_the_label_limit_is_the_models_error() -> None:
