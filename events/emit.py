@@ -4,6 +4,10 @@ Publishing goes through an ``EventPublisher``. The one in force is, in order: th
 ``use_publisher(...)`` (the flow engine and tests set one), else a process-wide one connected to
 ``PROCTOR_NATS_URL`` or to the local server found through its discovery file. With neither,
 ``emit_event`` returns ``None`` and publishes nothing, so plain scripts run without a server.
+
+When traced, publishing is a producer span ``proctor.emit <event name>`` (a child of the span
+current here), and the event carries it as its ``traceparent``; untraced, the event carries
+the current span's context, if there is one.
 """
 
 from __future__ import annotations
@@ -19,8 +23,11 @@ from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
+from opentelemetry.trace import SpanKind
+
 from proctor.core.discovery import read_discovery
 from proctor.core.loop_thread import LoopThread
+from proctor.core.tracing import current_traceparent, traced, traceparent_of
 from proctor.events.bus.base import EventBus, PublishReceipt
 from proctor.events.labels import RelatedResource
 from proctor.events.model import Event
@@ -187,6 +194,21 @@ def _build(
     )
 
 
+@contextlib.contextmanager
+def _emitting(event: Event) -> Iterator[Event]:
+    """``event`` with its trace context, within the producer span of its publishing."""
+    attributes = {
+        "messaging.system": "nats",
+        "messaging.operation.type": "send",
+        "messaging.message.id": str(event.id),
+        "proctor.event.name": event.event,
+    }
+    name = f"proctor.emit {event.event}"
+    with traced(name, kind=SpanKind.PRODUCER, attributes=attributes) as span:
+        traceparent = traceparent_of(span) if span is not None else current_traceparent()
+        yield event.model_copy(update={"traceparent": traceparent}) if traceparent else event
+
+
 def emit_event(
     event: str,
     resource: Mapping[str, str],
@@ -206,8 +228,9 @@ def emit_event(
     publisher = current_publisher()
     if publisher is None:
         return None
-    publisher.emit(built)
-    return built
+    with _emitting(built) as sent:
+        publisher.emit(sent)
+    return sent
 
 
 async def aemit_event(
@@ -225,5 +248,6 @@ async def aemit_event(
     publisher = current_publisher()
     if publisher is None:
         return None
-    await publisher.aemit(built)
-    return built
+    with _emitting(built) as sent:
+        await publisher.aemit(sent)
+    return sent

@@ -11,6 +11,8 @@ import threading
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
+from opentelemetry.trace import Tracer
+
 from proctor.core.errors import MissingContextError
 from proctor.events.labels import RelatedResource
 from proctor.runtime.engine.clock import Clock
@@ -39,7 +41,11 @@ __all__ = (
 
 
 class FlowRunContext:
-    """A flow run in progress: its record, publisher, clock, and the task runs it started."""
+    """A flow run in progress: its record, publisher, clock, and the task runs it started.
+
+    ``tracer`` is None when runs are not traced (read once per top-level run: its task runs
+    test this reference, nothing else).
+    """
 
     def __init__(
         self,
@@ -50,6 +56,7 @@ class FlowRunContext:
         parameters: dict[str, Any],
         log_prints: bool,
         related: tuple[RelatedResource, ...],
+        tracer: Tracer | None = None,
     ) -> None:
         self.flow = flow
         self.run = run
@@ -58,6 +65,7 @@ class FlowRunContext:
         self.parameters = parameters
         self.log_prints = log_prints
         self.related = related
+        self.tracer = tracer
         self.submitted: list[TaskRunFuture[Any]] = []
         self._counters: dict[str, int] = {}
         self._lock = threading.Lock()

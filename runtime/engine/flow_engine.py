@@ -2,6 +2,7 @@
 
 A top-level flow run (not called from inside another) waits, as its last step, until every
 event and log line published so far is stored: when the call returns, its events are stored.
+When traced, the run has a span from Pending to its final state (``run_spans``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,16 @@ import contextlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from opentelemetry.trace import Span
+
 from proctor.core.errors import InvalidStateTransitionError, ParameterValidationError
+from proctor.core.tracing import (
+    attach_span,
+    current_traceparent,
+    detach_span,
+    traceparent_of,
+    tracer,
+)
 from proctor.events.emit import ambient_related, current_publisher
 from proctor.events.ids import uuid7
 from proctor.events.labels import ID_LABEL, NAME_LABEL, ROLE_LABEL, RelatedResource
@@ -29,6 +39,7 @@ from proctor.runtime.engine.execution import (
 from proctor.runtime.engine.logs import capture_prints, printing_to_log
 from proctor.runtime.engine.parameters import jsonable_parameters
 from proctor.runtime.engine.publishing import asettle, run_publisher, settle
+from proctor.runtime.engine.run_spans import end_run_span, start_flow_run_span
 from proctor.runtime.engine.runs import RunTracker
 from proctor.runtime.engine.states import (
     AwaitingRetry,
@@ -97,6 +108,14 @@ class FlowRun:
                 last_event_id=seed.event_id,
                 listener=seed.on_state,
             )
+        run_tracer = parent.tracer if parent is not None else tracer()
+        self.span: Span | None = None
+        if run_tracer is not None:
+            request = seed.traceparent if seed is not None else None
+            self.span = start_flow_run_span(run_tracer, snapshot, request)
+            self.tracker.traceparent = traceparent_of(self.span)
+        else:  # untraced here: its events still carry the trace context it was started in
+            self.tracker.traceparent = _inherited_traceparent(seed, parent)
         related = RelatedResource(
             {
                 ID_LABEL: flow_run_resource_id(snapshot.id),
@@ -112,6 +131,7 @@ class FlowRun:
             parameters,
             flow.log_prints,
             (related,),
+            run_tracer,
         )
         if self.tracker.state is None or self.tracker.state.type is not StateType.PENDING:
             self.tracker.set_state(Pending().snapshot)
@@ -167,6 +187,8 @@ class FlowRun:
     def _set_final(self, state: State[Any]) -> State[Any]:
         self.tracker.set_state(state.snapshot, end_time=state.snapshot.timestamp)
         self.final = state
+        if self.span is not None:
+            end_run_span(self.span, "proctor.flow_run", state, self.tracker.snapshot.run_count)
         failed = state.type is StateType.FAILED or state.type is StateType.CRASHED
         self.context.logger.log(
             40 if failed else 20,
@@ -223,6 +245,7 @@ class FlowRun:
         flow_token = flow_run_context.set(self.context)
         task_token = task_run_context.set(None)
         related_token = ambient_related.set(self.context.related)
+        span_token = attach_span(self.span) if self.span is not None else None
         try:
             if self.flow.log_prints:
                 with capture_prints(self.context.logger):
@@ -233,6 +256,8 @@ class FlowRun:
             else:
                 yield
         finally:
+            if span_token is not None:
+                detach_span(span_token)
             ambient_related.reset(related_token)
             task_run_context.reset(task_token)
             flow_run_context.reset(flow_token)
@@ -328,3 +353,13 @@ class FlowRun:
             if delay is None:
                 return self._set_final(state)
             await self.context.clock.asleep(delay)
+
+
+def _inherited_traceparent(seed: RunSeed | None, parent: FlowRunContext | None) -> str | None:
+    """The trace context of an untraced flow run: its request's, its parent run's, or the
+    one current where it was called."""
+    if seed is not None:
+        return seed.traceparent
+    if parent is not None:
+        return parent.run.traceparent
+    return current_traceparent()

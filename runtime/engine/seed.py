@@ -57,3 +57,5 @@ class RunSeed:
     event_id: UUID | None = None
     on_state: StateListener | None = None
     cancel: CancelRequest = field(default_factory=CancelRequest)
+    traceparent: str | None = None
+    """The trace context of the run's request: the parent of the run's span."""

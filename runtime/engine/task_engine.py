@@ -6,7 +6,10 @@ import contextlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from opentelemetry.trace import Span
+
 from proctor.core.errors import UpstreamFailedError
+from proctor.core.tracing import attach_span, detach_span, traceparent_of, tracer
 from proctor.events.emit import ambient_related
 from proctor.events.ids import uuid7
 from proctor.events.labels import ID_LABEL, NAME_LABEL, ROLE_LABEL
@@ -30,6 +33,7 @@ from proctor.runtime.engine.futures import (
 )
 from proctor.runtime.engine.logs import capture_prints, printing_to_log
 from proctor.runtime.engine.publishing import RunPublisher
+from proctor.runtime.engine.run_spans import end_run_span, start_task_run_span
 from proctor.runtime.engine.runs import RunTracker
 from proctor.runtime.engine.states import (
     AwaitingRetry,
@@ -85,6 +89,13 @@ class TaskRun:
         self.tracker: RunTracker[TaskRunSnapshot] = RunTracker(
             snapshot, publisher.events if publisher else None
         )
+        run_tracer = flow_run.tracer if flow_run is not None else tracer()
+        self.span: Span | None = None
+        if run_tracer is not None:
+            self.span = start_task_run_span(run_tracer, snapshot, task.name)
+            self.tracker.traceparent = traceparent_of(self.span)
+        elif flow_run is not None:  # untraced: its events carry its flow run's trace context
+            self.tracker.traceparent = flow_run.run.traceparent
         self.context = TaskRunContext(task, self.tracker, flow_run, self.parameters, publisher)
         self.tracker.set_state(Pending().snapshot)
         self.final: State[Any] | None = None
@@ -148,6 +159,8 @@ class TaskRun:
     def _set_final(self, state: State[Any]) -> State[Any]:
         self.tracker.set_state(state.snapshot, end_time=state.snapshot.timestamp)
         self.final = state
+        if self.span is not None:
+            end_run_span(self.span, "proctor.task_run", state, self.tracker.snapshot.run_count)
         if state.type is StateType.FAILED or state.type is StateType.CRASHED:
             self.context.logger.error(
                 "Finished in state %r", state, exc_info=state.error if state.error else None
@@ -179,6 +192,7 @@ class TaskRun:
         log_prints = self.task.log_prints
         if log_prints is None:
             log_prints = self.flow_run.log_prints if self.flow_run is not None else False
+        span_token = attach_span(self.span) if self.span is not None else None
         try:
             if log_prints:
                 with capture_prints(self.context.logger):
@@ -189,6 +203,8 @@ class TaskRun:
             else:
                 yield
         finally:
+            if span_token is not None:
+                detach_span(span_token)
             ambient_related.reset(related_token)
             task_run_context.reset(task_token)
 
