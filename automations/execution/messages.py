@@ -10,6 +10,7 @@ from proctor.automations.delivery import DeliveryOutcome
 from proctor.automations.execution.context import ACTION_NAMESPACE, FiringContext
 from proctor.automations.slack import FlowRunAlert, SlackMessage, flow_run_alert_message
 from proctor.core.errors import ActionError, EventError
+from proctor.core.tracing import current_traceparent
 from proctor.events.model import Event
 
 __all__ = ("call_webhook", "emit_event", "send_slack_message")
@@ -92,6 +93,7 @@ async def emit_event(action: EmitEvent, ctx: FiringContext, index: int) -> Detai
             id=uuid.uuid5(ACTION_NAMESPACE, ctx.key(index)),
             caused_by=ctx.triggered_id,
             hops=ctx.hops + 1,
+            traceparent=current_traceparent(),
         )
     except EventError as error:
         raise ActionError(
