@@ -1,5 +1,10 @@
 """Commands on runs in flight: request a run, cancel it. Each one is a compare-and-set on the
-run's entry followed by the state event it implies, so concurrent commands never both win."""
+run's entry followed by the state event it implies, so concurrent commands never both win.
+
+When traced, a run request is a producer span ``proctor.run-request <flow name>``, a child
+of the span current where the run was requested (an automation's action, user code); the
+run's entry keeps its ``traceparent``, so the run's span continues the trace on a worker.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,12 @@ import logging
 from datetime import datetime
 from uuid import UUID
 
+from opentelemetry.trace import SpanKind
+
 from proctor.core.errors import BrokerUnavailableError
+from proctor.core.tracing import current_traceparent, traced, traceparent_of
 from proctor.events.model import Event, utcnow
+from proctor.runtime.engine.run_spans import deployment_run_attributes
 from proctor.runtime.engine.states import Cancelled, Cancelling, Scheduled
 from proctor.runtime.orchestration.model import EntryStatus, RunEntry, RunJob, state_event
 from proctor.runtime.orchestration.plane import RunPlane
@@ -35,9 +44,35 @@ async def submit_run(
     when = scheduled_time or utcnow()
     if when.tzinfo is None:
         raise ValueError("scheduled_time must be timezone-aware")
+    attributes = {
+        **deployment_run_attributes(run),
+        "proctor.work_queue.name": job.work_queue,
+        "messaging.system": "nats",
+        "messaging.operation.type": "send",
+        "messaging.destination.name": plane.naming.run_request_subject(
+            job.work_pool, job.work_queue
+        ),
+    }
+    name = f"proctor.run-request {run.flow_name}"
+    with traced(name, kind=SpanKind.PRODUCER, attributes=attributes) as span:
+        traceparent = traceparent_of(span) if span is not None else current_traceparent()
+        entry, created = await _submit(plane, run, job, when, caused_by, traceparent)
+        if span is not None:
+            span.set_attribute("proctor.run_request.created", created)
+        return entry, created
+
+
+async def _submit(
+    plane: RunPlane,
+    run: FlowRunSnapshot,
+    job: RunJob,
+    when: datetime,
+    caused_by: UUID | None,
+    traceparent: str | None,
+) -> tuple[RunEntry, bool]:
     run = run.model_copy(update={"expected_start_time": when})
     scheduled = Scheduled(scheduled_time=when).snapshot
-    event = state_event(run, scheduled, None, None, caused_by)
+    event = state_event(run, scheduled, None, None, caused_by, traceparent=traceparent)
     entry = RunEntry(
         status=EntryStatus.QUEUED,
         job=job,
@@ -46,6 +81,7 @@ async def submit_run(
         event_id=event.id,
         scheduled_time=when,
         caused_by=caused_by,
+        traceparent=traceparent,
     )
     if await plane.board.create(entry) is not None:
         await plane.publish(event)
@@ -65,6 +101,7 @@ async def submit_run(
                     None,
                     existing.caused_by,
                     event_id=existing.event_id,
+                    traceparent=existing.traceparent,
                 )
             )
         await plane.publish_request(existing)

@@ -99,6 +99,11 @@ class RunEntry(BaseModel):
     slots: tuple[str, ...] = Field(default=(), description="Concurrency slot keys it holds.")
     cancel_requested: bool = False
     caused_by: UUID | None = Field(default=None, description="The event that requested it.")
+    traceparent: str | None = Field(
+        default=None,
+        description="Trace context of its request: the parent of the run's span, carried by "
+        "the state events the runtime publishes for it.",
+    )
 
     @property
     def id(self) -> UUID:
@@ -113,7 +118,9 @@ class RunEntry(BaseModel):
         run = self.run
         if state.type.is_terminal and run.end_time is None:
             run = run.model_copy(update={"end_time": state.timestamp})
-        event = state_event(run, state, self.state, self.event_id, self.caused_by)
+        event = state_event(
+            run, state, self.state, self.event_id, self.caused_by, traceparent=self.traceparent
+        )
         entry = self.model_copy(
             update={"run": run, "state": state, "event_id": event.id, **changes}
         )
@@ -128,9 +135,10 @@ def state_event(
     caused_by: UUID | None = None,
     *,
     event_id: UUID | None = None,
+    traceparent: str | None = None,
 ) -> Event:
     """The state-change event of ``run`` entering ``state`` (with a given id, to re-send it)."""
-    event = state_change_event(run, state, previous, follows=follows)
+    event = state_change_event(run, state, previous, follows=follows, traceparent=traceparent)
     update: dict[str, Any] = {}
     if event_id is not None:
         update["id"] = event_id

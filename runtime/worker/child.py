@@ -2,7 +2,9 @@
 ``python -m proctor.runtime.worker.child`` with the job as JSON in ``PROCTOR_RUN_JOB`` (the
 shape a container or Kubernetes worker would use).
 
-It connects to NATS itself and publishes the run's events and logs like any flow. With a
+It connects to NATS itself and publishes the run's events and logs like any flow. It sets up
+tracing from the environment (the worker's, plus the deployment's ``env``) and exports its
+spans before it leaves. With a
 connection to its worker it reports each state, takes cancel commands, and kills itself if the
 worker goes away (the connection closes), so no run outlives its worker unnoticed. SIGTERM
 cancels the run too; SIGINT is ignored (a Ctrl-C in the worker's terminal is the worker's).
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import sys
@@ -24,18 +27,23 @@ from uuid import UUID
 
 from pydantic import BaseModel
 
+from proctor.core.errors import ConfigurationError
+from proctor.core.tracing_setup import configure_tracing, flush_tracing
 from proctor.events.bus.jetstream import JetStreamEventBus
 from proctor.events.emit import BusThread, use_publisher
 from proctor.events.naming import Naming
 from proctor.runtime.engine.flow_engine import FlowRun
-from proctor.runtime.engine.seed import RunSeed
 from proctor.runtime.run_events import FlowRunSnapshot, StateSnapshot
 from proctor.runtime.worker.entrypoints import load_flow
 from proctor.runtime.worker.messages import CancelCommand, ErrorReport, Job, StateReport
 
-__all__ = ("JOB_ENV", "child_main")
+__all__ = ("JOB_ENV", "TRACING_SERVICE", "child_main")
+
+log = logging.getLogger(__name__)
 
 JOB_ENV = "PROCTOR_RUN_JOB"
+TRACING_SERVICE = "proctor-worker"
+"""The ``service.name`` of a run's spans unless ``OTEL_SERVICE_NAME`` says otherwise."""
 
 
 class _Cancelled(BaseException):
@@ -47,7 +55,7 @@ class _Child:
         self.job = job
         self.conn = conn
         self._lock = threading.Lock()
-        self.seed = RunSeed(job.run, job.state, job.event_id, on_state=self._on_state)
+        self.seed = job.seed(self._on_state)
         self.final = False
         self.running_sync = False
         self.interrupt: Callable[[], None] | None = None
@@ -96,6 +104,10 @@ class _Child:
         os.environ["PROCTOR_NAMESPACE"] = job.namespace
         if job.working_dir:
             os.chdir(job.working_dir)
+        try:
+            configure_tracing(TRACING_SERVICE)
+        except ConfigurationError as error:
+            log.warning("running untraced: %s", error)
         try:
             flow = load_flow(job.entrypoint, job.working_dir)
         except Exception as error:
@@ -173,6 +185,7 @@ def child_main(job_json: str, conn: Connection | None = None) -> None:
         code = child.run()
     finally:
         with contextlib.suppress(Exception):
+            flush_tracing()
             sys.stdout.flush()
             sys.stderr.flush()
         os._exit(code)

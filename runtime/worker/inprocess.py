@@ -20,7 +20,6 @@ from uuid import UUID
 from proctor.events.emit import BusThread, use_publisher
 from proctor.runtime.engine.flow_engine import FlowRun
 from proctor.runtime.engine.flows import Flow
-from proctor.runtime.engine.seed import RunSeed
 from proctor.runtime.run_events import FlowRunSnapshot, StateSnapshot
 from proctor.runtime.worker.launchers import ReportSink
 from proctor.runtime.worker.messages import CancelCommand, ErrorReport, Job, StateReport
@@ -44,7 +43,7 @@ class ThreadHandle:
         self._final = False
         self._task: asyncio.Task[Any] | None = None
         self._task_loop: asyncio.AbstractEventLoop | None = None
-        self._seed = RunSeed(job.run, job.state, job.event_id, on_state=self._on_state)
+        self._seed = job.seed(self._on_state)
         self._thread = threading.Thread(
             target=self._main, args=(flow, job, bus), name=f"proctor-run-{job.run.name}"
         )

@@ -12,6 +12,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from proctor.runtime.engine.seed import RunSeed, StateListener
 from proctor.runtime.run_events import FlowRunSnapshot, StateSnapshot
 
 __all__ = (
@@ -40,6 +41,15 @@ class Job(BaseModel):
     run: FlowRunSnapshot
     state: StateSnapshot
     event_id: UUID | None = None
+    traceparent: str | None = Field(
+        default=None, description="Trace context of the run's request (its span's parent)."
+    )
+
+    def seed(self, on_state: StateListener) -> RunSeed:
+        """The run, for the engine to continue, reporting each state to ``on_state``."""
+        return RunSeed(
+            self.run, self.state, self.event_id, on_state=on_state, traceparent=self.traceparent
+        )
 
 
 class StateReport(BaseModel):

@@ -3,7 +3,8 @@
 The deployment has no work pool: its runs are requested on a queue of their own (in the
 reserved pool ``_serve``) that this process's in-process worker claims. Everything else is a
 worker like any other: heartbeats (a dead serving process's runs are marked Crashed),
-cancellation, concurrency limits.
+cancellation, concurrency limits. Tracing is set up from the environment, as in a worker's
+run process (unless the program set a tracer provider itself).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from proctor.core.errors import ConfigurationError
 from proctor.core.settings import ProctorSettings
+from proctor.core.tracing_setup import configure_tracing
 from proctor.events.bus.base import EventBus
 from proctor.events.bus.jetstream import JetStreamEventBus
 from proctor.events.emit import BusThread
@@ -24,6 +26,7 @@ from proctor.events.naming import Naming
 from proctor.runtime.deployments.models import SERVE_POOL, Deployment
 from proctor.runtime.deployments.python_api import DeployOptions, deployment_spec
 from proctor.runtime.orchestration import RunPlane, RuntimeOptions
+from proctor.runtime.worker.child import TRACING_SERVICE
 from proctor.runtime.worker.connect import resolve_nats
 from proctor.runtime.worker.inprocess import InProcessLauncher
 from proctor.runtime.worker.worker import Worker
@@ -52,6 +55,7 @@ async def aserve(
     from proctor.runtime.client import get_client
 
     settings = settings or ProctorSettings()
+    configure_tracing(TRACING_SERVICE)
     spec = deployment_spec(flow, name, {**options, "work_pool": None, "work_queue": None})
     async with get_client(settings) as client:
         deployment = await client.deployments.apply(spec)

@@ -389,6 +389,7 @@ class Worker:
                 run=entry.run,
                 state=entry.state,
                 event_id=entry.event_id,
+                traceparent=entry.traceparent,
             )
             held.handle = await self.launcher.start(job, held.reports.put_nowait)
             if held.entry.cancel_requested:

@@ -9,6 +9,7 @@ import typer
 
 from proctor.cli._common import out, run_async
 from proctor.core.settings import ProctorSettings, mask_url
+from proctor.core.tracing_setup import configure_tracing
 
 app = typer.Typer(help="Run the Proctor server.", no_args_is_help=True)
 
@@ -33,6 +34,7 @@ async def start(
     from proctor.runtime.server import LocalServer
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    configure_tracing("proctor-server")
     settings = ProctorSettings()
     server = LocalServer(settings, host=host, port=port, nats_port=nats_port)
     await server.start()

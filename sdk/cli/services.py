@@ -9,6 +9,7 @@ import typer
 from proctor.cli._common import out, run_async
 from proctor.cli.server import ApiHost, ApiPort
 from proctor.core.settings import ProctorSettings, mask_url
+from proctor.core.tracing_setup import configure_tracing
 
 app = typer.Typer(
     help="Run one part of the server alone, against external NATS (PROCTOR_NATS_URL) and "
@@ -30,6 +31,7 @@ async def _serve(name: str, host: str | None = None, port: int | None = None) ->
     from proctor.runtime.server import service_server
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    configure_tracing(f"proctor-{name}")
     settings = ProctorSettings()
     server = service_server(name, settings, host=host, port=port)
     await server.start()
