@@ -17,7 +17,7 @@ from __future__ import annotations
 import importlib.metadata
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from opentelemetry import trace
@@ -59,7 +59,7 @@ def configure_tracing(
     """
     environ = os.environ if environ is None else environ
     names = wanted_exporters(environ)
-    if not names or not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
+    if not names:
         return None
     try:
         from opentelemetry.sdk.resources import SERVICE_NAME, Resource
@@ -73,21 +73,23 @@ def configure_tracing(
         )
         return None
     exporters = [_exporter(name, environ) for name in names]
+    if not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
+        return None  # the program set one: it decides where spans go
     resource = Resource.create()
     if str(resource.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
         resource = resource.merge(Resource({SERVICE_NAME: service}))
     provider = TracerProvider(resource=resource)
     for exporter in exporters:
-        provider.add_span_processor(BatchSpanProcessor(exporter))
+        provider.add_span_processor(BatchSpanProcessor(exporter()))
     trace.set_tracer_provider(provider)
     service_name = resource.attributes.get(SERVICE_NAME)
     log.info("tracing on: service %s, exporting to %s", service_name, ", ".join(names))
     return provider
 
 
-def _exporter(name: str, environ: Mapping[str, str]) -> Any:
-    """A span exporter by its ``OTEL_TRACES_EXPORTER`` name (``otlp`` picks the protocol
-    from ``OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL``, HTTP by default)."""
+def _exporter(name: str, environ: Mapping[str, str]) -> Callable[[], Any]:
+    """The span exporter class of an ``OTEL_TRACES_EXPORTER`` name (``otlp`` picks the
+    protocol from ``OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL``, HTTP by default)."""
     entry = name
     if name == "otlp":
         protocol = next((environ[n] for n in _PROTOCOL_ENVS if environ.get(n)), "http/protobuf")
@@ -101,7 +103,8 @@ def _exporter(name: str, environ: Mapping[str, str]) -> Any:
             "or opentelemetry-exporter-otlp-proto-grpc",
             setting=EXPORTER_ENV,
         )
-    return next(iter(found)).load()()
+    exporter: Callable[[], Any] = next(iter(found)).load()
+    return exporter
 
 
 def flush_tracing(timeout_s: float = 5.0) -> None:
