@@ -17,7 +17,7 @@ from proctor.runtime.api.deployments import deployments_router
 from proctor.runtime.api.errors import BodySizeLimit, error_response, install_error_handlers
 from proctor.runtime.api.events import events_router
 from proctor.runtime.api.flow_runs import runs_router
-from proctor.runtime.api.hooks import WebhookEndpoint, document_hooks
+from proctor.runtime.api.hooks import HooksFirstApp, WebhookEndpoint, document_hooks
 from proctor.runtime.api.run_commands import run_commands_router
 from proctor.runtime.api.webhooks import webhooks_router
 from proctor.runtime.api.work_pools import concurrency_router, work_pools_router
@@ -60,7 +60,7 @@ def _scope_for(request: Request) -> Scope:
 
 def create_app(services: ApiServices) -> FastAPI:
     """The FastAPI app: OpenAPI at /docs, JSON errors, bearer auth when configured."""
-    app = FastAPI(
+    app = HooksFirstApp(
         title="Proctor API",
         version="0.1.0",
         description="Runs, events, deployments, automations and webhooks of a Proctor server.",
@@ -112,7 +112,7 @@ def create_app(services: ApiServices) -> FastAPI:
     )
     app.state.webhook_receiver = receiver
     # POST /hooks/{slug}: signed by the sender (no bearer token), plain ASGI for speed
-    app.add_middleware(WebhookEndpoint, receiver=receiver)
+    app.hooks = WebhookEndpoint(receiver)
     document_hooks(app)
 
     api = APIRouter(prefix="/api", dependencies=[Depends(require_scope)])

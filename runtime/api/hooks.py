@@ -1,9 +1,10 @@
 """``POST /hooks/{slug}``: inbound webhooks, outside the bearer-token ``/api`` router (senders
 authenticate by their signature; see ``proctor.runtime.webhooks``).
 
-It is plain ASGI in front of the FastAPI app: a webhook request skips routing, dependency
-solving and the exception middlewares, which cost more than verifying and publishing it. The
-path is added to the OpenAPI document by hand (``document_hooks``).
+The API app is a ``HooksFirstApp``: it hands a webhook request to ``WebhookEndpoint``, plain
+ASGI, before FastAPI's middleware stack, routing and dependency solving, which cost more than
+verifying and publishing it (an exception there is answered 500 by the server, as the stack
+would). The path is added to the OpenAPI document by hand (``document_hooks``).
 """
 
 from __future__ import annotations
@@ -13,13 +14,13 @@ from typing import Any, Final
 from urllib.parse import parse_qsl
 
 from fastapi import FastAPI
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from proctor.core.errors import WebhookRejectedError
 from proctor.runtime.webhooks import MAX_WEBHOOK_BODY_BYTES, WebhookRequest, check_body_size
 from proctor.runtime.webhooks.receiver import Reply, WebhookReceiver
 
-__all__ = ("HOOKS_PREFIX", "WebhookEndpoint", "document_hooks")
+__all__ = ("HOOKS_PREFIX", "HooksFirstApp", "WebhookEndpoint", "document_hooks")
 
 HOOKS_PREFIX: Final = "/hooks/"
 _RESPONSES: Final = {
@@ -33,18 +34,17 @@ _RESPONSES: Final = {
 
 
 class WebhookEndpoint:
-    """ASGI middleware: answers ``POST /hooks/{slug}`` itself, passes everything else on."""
+    """ASGI: answers requests to ``/hooks/...`` (``handles``): POST to a slug, else 404/405."""
 
-    def __init__(self, app: ASGIApp, receiver: WebhookReceiver) -> None:
-        self.app = app
+    def __init__(self, receiver: WebhookReceiver) -> None:
         self.receiver = receiver
 
+    @staticmethod
+    def handles(scope: Scope) -> bool:
+        return scope["type"] == "http" and str(scope["path"]).startswith(HOOKS_PREFIX)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path: str = scope.get("path", "")
-        if scope["type"] != "http" or not path.startswith(HOOKS_PREFIX):
-            await self.app(scope, receive, send)
-            return
-        slug = path[len(HOOKS_PREFIX) :]
+        slug = scope["path"][len(HOOKS_PREFIX) :]
         if "/" in slug:
             await _send(send, Reply(404, {"error": {"message": "not found"}}))
         elif scope["method"] != "POST":
@@ -63,6 +63,18 @@ class WebhookEndpoint:
             return await self.receiver.refuse(slug, error)
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
         return await self.receiver.receive(slug, WebhookRequest.of(body, headers, query))
+
+
+class HooksFirstApp(FastAPI):
+    """A FastAPI app that passes requests to ``/hooks/...`` to ``hooks`` (once set) first."""
+
+    hooks: WebhookEndpoint | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.hooks is not None and self.hooks.handles(scope):
+            await self.hooks(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
 
 
 async def _read_capped(headers: list[tuple[str, str]], receive: Receive) -> bytes:
