@@ -96,9 +96,8 @@ class WebhookReceiver:
         try:
             if not self._connected():
                 raise BusError("not connected")
-            receipt = await asyncio.wait_for(
-                self.bus.publish(accepted.event), self.publish_timeout_s
-            )
+            async with asyncio.timeout(self.publish_timeout_s):
+                receipt = await self.bus.publish(accepted.event)
         except (BusError, TimeoutError, EventTooLargeError) as error:
             if isinstance(error, EventTooLargeError):
                 too_large = reject(RejectReason.TOO_LARGE, f"the event would be too large: {error}")
@@ -122,7 +121,8 @@ class WebhookReceiver:
         if self._connected():
             try:
                 event = rejection_event(slug, error, now=now)
-                await asyncio.wait_for(self.bus.publish(event), self.publish_timeout_s)
+                async with asyncio.timeout(self.publish_timeout_s):
+                    await self.bus.publish(event)
             except (BusError, TimeoutError):
                 log.warning("webhook %r: could not record a rejection event", slug[:64])
         if error.reason == RejectReason.UNKNOWN_WEBHOOK:
