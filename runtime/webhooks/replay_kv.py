@@ -3,8 +3,9 @@ replica and surviving restarts.
 
 One key per delivery (``replay_key``); its value is the claim's expiry (Unix milliseconds),
 followed by `` pending`` until the delivery is answered (``<ms> pending`` → ``<ms>``). A claim
-is ``create()`` — atomic: of racing replicas exactly one gets ``NEW``, the others see the
-pending claim (``UNANSWERED``). A key whose expiry has passed is taken over with
+is a create (``KeyCreator``, the cheap one) — atomic: of racing replicas exactly one gets
+``NEW``; when the key exists, the guard reads it: the others see the pending claim
+(``UNANSWERED``). A key whose expiry has passed is taken over with
 ``update(last=revision)``, so windows follow ``now`` exactly and no per-key TTL is needed
 (nats-py cannot renew one, and TTL markers break ``create()``). The bucket's ``max_age`` (the
 longest window) only bounds how long keys are kept.
@@ -34,6 +35,7 @@ from nats.js.kv import KeyValue
 
 from proctor.core.errors import BrokerUnavailableError
 from proctor.events.naming import Naming
+from proctor.runtime.webhooks.kv_create import KeyCreator
 from proctor.runtime.webhooks.presets import DEFAULT_REPLAY_WINDOW
 from proctor.runtime.webhooks.replay import Claim
 
@@ -65,6 +67,7 @@ class JetStreamReplayGuard:
     ) -> None:
         self._kv = kv
         self._nc = nc
+        self._creator = KeyCreator(nc, bucket)
         self._prefix = KV_PRE_TEMPLATE.format(bucket=bucket)
         self._timeout_s = timeout_s
 
@@ -100,23 +103,25 @@ class JetStreamReplayGuard:
             raise BrokerUnavailableError("NATS is not connected: cannot check the delivery id")
         value = str(_ms(now + window)).encode() + _PENDING
         try:
-            return await self._claim(key, value, now)
+            if await self._creator.create(key, value, timeout_s=self._timeout_s):
+                return Claim.NEW
+            return await self._claim(key, value, now)  # the key exists: read it
         except (nats.errors.Error, TimeoutError) as error:
             raise BrokerUnavailableError(
                 f"NATS did not confirm the delivery claim ({type(error).__name__})"
             ) from None
 
     async def _claim(self, key: str, value: bytes, now: datetime) -> Claim:
+        """The key has a value, or a deleted key's marker: read it; take it over if expired."""
         for _ in range(2):
             try:
-                await self._bounded(self._kv.create(key, value))
-                return Claim.NEW
-            except nats.js.errors.KeyWrongLastSequenceError:
-                pass
-            try:
                 entry = await self._bounded(self._kv.get(key))
-            except nats.js.errors.KeyNotFoundError:
-                continue  # deleted meanwhile: create again
+            except nats.js.errors.KeyNotFoundError:  # deleted: nats-py's create writes over it
+                try:
+                    await self._bounded(self._kv.create(key, value))
+                    return Claim.NEW
+                except nats.js.errors.KeyWrongLastSequenceError:
+                    continue  # claimed meanwhile: read it
             expiry, answered = _read(entry.value)
             if expiry > _ms(now):
                 return Claim.ANSWERED if answered else Claim.UNANSWERED
@@ -132,4 +137,5 @@ class JetStreamReplayGuard:
             await self._nc.publish(self._prefix + key, str(_ms(expires)).encode())
 
     async def _bounded(self, call: Awaitable[T]) -> T:
-        return await asyncio.wait_for(call, self._timeout_s)
+        async with asyncio.timeout(self._timeout_s):
+            return await call

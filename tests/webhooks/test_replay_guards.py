@@ -102,3 +102,19 @@ async def test_a_claim_written_before_claims_had_states_is_answered(
     finally:
         await nc.jetstream().delete_key_value(naming.webhook_deliveries_bucket)
         await nc.close()
+
+
+@pytest.mark.nats
+async def test_a_deleted_claim_is_claimed_again(nats_server: EmbeddedNats, naming: Naming) -> None:
+    nc = await connect_nats(nats_server.url)
+    try:
+        guard = await JetStreamReplayGuard.open(nc, nc.jetstream(), naming)
+        kv = await nc.jetstream().key_value(naming.webhook_deliveries_bucket)
+        key = replay_key("github", "deleted")
+        assert await guard.claim(key, now=NOW, window=WINDOW) is Claim.NEW
+        await kv.delete(key)  # as the guard's release did before claims had states
+        assert await guard.claim(key, now=NOW, window=WINDOW) is Claim.NEW
+        assert await guard.claim(key, now=NOW, window=WINDOW) is Claim.UNANSWERED
+    finally:
+        await nc.jetstream().delete_key_value(naming.webhook_deliveries_bucket)
+        await nc.close()
