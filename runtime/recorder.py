@@ -219,12 +219,24 @@ class Recorder:
     def _projection(self) -> Projection:
         return Projection(consumer=self.consumer.name, now=self._clock())
 
+    def _project(self, deliveries: Sequence[Delivery]) -> Projection:
+        """What ``deliveries`` project to. Projecting turns bad input into dead letters; a
+        message whose projection fails all the same (a bug) is dead-lettered too (with
+        whatever rows it projected before failing), so that it cannot hold up the stream."""
+        projection = self._projection()
+        for delivery in deliveries:
+            sequence, name, data = delivery.sequence, delivery.event_name, delivery.data
+            try:
+                self._add(projection, sequence, name, data)
+            except Exception as error:
+                log.exception("recorder: projecting stream message %s failed", sequence)
+                projection.dead_letter(sequence, name, data, UNPROJECTABLE, _describe(error))
+        return projection
+
     async def record(self, deliveries: Sequence[Delivery]) -> None:
         """Record one batch, acknowledge it, and report its new dead letters."""
         started = time.perf_counter()
-        projection = self._projection()
-        for delivery in deliveries:
-            self._add(projection, delivery.sequence, delivery.event_name, delivery.data)
+        projection = self._project(deliveries)
         try:
             written = await self._write(projection, deliveries)
         except StoreUnavailableError:
@@ -291,11 +303,8 @@ class Recorder:
         written: list[dict[str, object]] = []
         middle = len(deliveries) // 2
         for part in (deliveries[:middle], deliveries[middle:]):
-            projection = self._projection()
-            for delivery in part:
-                self._add(projection, delivery.sequence, delivery.event_name, delivery.data)
             try:
-                written += await self._write(projection, part)
+                written += await self._write(self._project(part), part)
             except StoreUnavailableError:
                 raise
             except Exception as refused:

@@ -50,6 +50,29 @@ def dead_letter_id(data: bytes) -> UUID:
     return uuid.uuid5(DEAD_LETTER_NAMESPACE, hashlib.sha256(data).hexdigest())
 
 
+def _describe(error: Exception) -> str:
+    return str(error) if isinstance(error, EventError) else f"{type(error).__name__}: {error}"
+
+
+def _check_times(change: StateChange) -> None:
+    """``ValueError`` naming a time of the state or run given without a timezone (naive and
+    aware times cannot be compared: which state is the latest would be unknowable)."""
+    state, run = change.state, change.run
+    times = {
+        "state.timestamp": state.timestamp,
+        "state.scheduled_time": state.scheduled_time,
+        "run.expected_start_time": run.expected_start_time,
+        "run.start_time": run.start_time,
+        "run.end_time": run.end_time,
+    }
+    for name, value in times.items():
+        if value is not None and (value.tzinfo is None or value.utcoffset() is None):
+            raise ValueError(
+                f"malformed state event {change.event_id}: {name} {value.isoformat()} has no "
+                "timezone"
+            )
+
+
 def _newer(candidate: dict[str, Any], held: dict[str, Any] | None) -> bool:
     if held is None:
         return True
@@ -132,12 +155,14 @@ class Projection:
         self.messages += 1
         try:
             event = Event.from_wire(data)
-        except EventError as error:
-            self.dead_letter(sequence, event_name, data, UNDECODABLE, str(error))
+        except Exception as error:  # EventError, or what a validator let through (an overflow)
+            self.dead_letter(sequence, event_name, data, UNDECODABLE, _describe(error))
             return
         self._index(event, data)
         try:
             change = parse_state_change(event)
+            if change is not None:
+                _check_times(change)
         except ValueError as error:
             self.dead_letter(sequence, event_name, data, MALFORMED_STATE, str(error), event.id)
             return

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -169,6 +170,74 @@ async def test_a_message_the_database_refuses_is_isolated_and_dead_lettered(
     # (the recorder's own dead-lettered report may or may not be recorded yet: ignore it)
     stored = {event.id for event in (await store.events.query(limit=1000)).items}
     assert stored & {e.id for e in events} == {e.id for e in events} - {events[7].id}
+
+
+def _naive_state_time(wire: dict[str, Any]) -> None:
+    wire["payload"]["state"]["timestamp"] = "2026-11-01T12:00:01"  # no timezone
+
+
+def _occurred_before_year_1_in_utc(wire: dict[str, Any]) -> None:
+    wire["occurred"] = "0001-01-01T00:30:00+01:00"
+
+
+@pytest.mark.parametrize(
+    ("spoil", "reason", "error"),
+    [
+        pytest.param(
+            _naive_state_time,
+            "malformed-state",
+            "state.timestamp 2026-11-01T12:00:01 has no timezone",
+            id="naive-state-time",
+        ),
+        pytest.param(
+            _occurred_before_year_1_in_utc, "undecodable", "OverflowError", id="occurred-overflows"
+        ),
+    ],
+)
+async def test_a_spoilt_event_between_good_ones_is_dead_lettered_and_the_rest_recorded(
+    jetstream_bus: JetStreamEventBus,
+    recorder: Recorder,
+    store: Store,
+    spoil: Callable[[dict[str, Any]], None],
+    reason: str,
+    error: str,
+) -> None:
+    run = FlowRunSnapshot(id=uuid.uuid4(), name="spoilt", flow_name="etl")
+    pending, running, completed = lifecycle_events(run, T0)
+    wire = json.loads(running.to_wire())
+    spoil(wire)
+    await publish(jetstream_bus, [pending])
+    subject = jetstream_bus.naming.event_subject(running.event)
+    spoilt = await jetstream_bus.js.publish(subject, json.dumps(wire).encode())
+    await recorder.wait_recorded(await publish(jetstream_bus, [completed]), timeout_s=30)
+    [letter] = (await store.dead_letters.list()).items
+    assert (letter.reason, letter.stream_sequence) == (reason, spoilt.seq)
+    assert error in letter.error
+    assert [s.name for s in await store.runs.states(run.id)] == ["Pending", "Completed"]
+
+
+async def test_a_message_whose_projection_fails_is_dead_lettered_not_retried_forever(
+    jetstream_bus: JetStreamEventBus, store: Store
+) -> None:
+    flow = FlowWithTasks(tasks=3)
+    events = flow.events()
+    broken = events[4]
+
+    def project(projection: Projection, sequence: int, subject: str, data: bytes) -> None:
+        if data == broken.to_wire():
+            raise RuntimeError("a bug in projecting")
+        projection.add(sequence, subject, data)
+
+    consumer = await jetstream_bus.durable_consumer("recorder", options=QUICK.consumer)
+    recorder = Recorder(store, consumer, options=QUICK, project=project)
+    await recorder.start()
+    await recorder.wait_recorded(await publish(jetstream_bus, events), timeout_s=30)
+    await recorder.stop()
+    [letter] = (await store.dead_letters.list()).items
+    assert (letter.reason, letter.event_name) == ("unprojectable", broken.event)
+    assert "RuntimeError: a bug in projecting" in letter.error
+    assert await store.runs.count_task_runs() == 3
+    assert recorder.stats.messages == len(events)
 
 
 async def test_a_restarted_recorder_resumes_where_it_stopped(
