@@ -3,16 +3,25 @@
 Every insert is ``ON CONFLICT DO NOTHING`` on a client-made key, except a run's row: it is
 replaced only by a state later than the one it holds (by state timestamp, then state id), so
 states arriving out of order, or a whole replay, leave the current state right.
+
+Each batch insert is compiled once per database and its rows are turned into driver values by
+the columns' own bind processors, then sent as one ``executemany``: SQLAlchemy's per-row
+parameter handling cost more than SQLite's insert itself (a value a processor refuses is a
+``StatementError``, as it would be from ``execute``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import functools
+import operator
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Table, and_, or_
+from sqlalchemy import Dialect, Table, and_, or_
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from proctor.runtime.store.columns import table_of
@@ -32,8 +41,8 @@ from proctor.runtime.store.tables import (
 __all__ = ("insert_ignoring_duplicates", "write_projection")
 
 
-def _insert(connection: AsyncConnection, table: Table) -> Any:
-    if connection.dialect.name == "postgresql":
+def _insert(dialect: Dialect, table: Table) -> Any:
+    if dialect.name == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
 
@@ -46,13 +55,88 @@ def _ordered(connection: AsyncConnection, rows: dict[Any, dict[str, Any]]) -> li
     return list(rows.values())
 
 
+def _ignoring_duplicates(dialect: Dialect, table: Table) -> Any:
+    return _insert(dialect, table).on_conflict_do_nothing()
+
+
+def _replacing_older_states(dialect: Dialect, table: Table) -> Any:
+    """Insert a run's row, or replace the one held if the new state is later."""
+    statement = _insert(dialect, table)
+    new, held = statement.excluded, table.c
+    later = or_(
+        new.state_timestamp > held.state_timestamp,
+        and_(new.state_timestamp == held.state_timestamp, new.state_id > held.state_id),
+    )
+    return statement.on_conflict_do_update(
+        index_elements=[held.id],
+        set_={column.name: new[column.name] for column in table.columns if column.name != "id"},
+        where=later,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """A batch insert compiled for one database: its SQL, how to take a row's values in the
+    order of its positional parameters, and the conversions to driver values by position
+    (most columns need none)."""
+
+    sql: str
+    values: Callable[[dict[str, Any]], tuple[Any, ...]]
+    conversions: tuple[tuple[int, Callable[[Any], Any]], ...]
+
+    def parameters(self, rows: Iterable[dict[str, Any]]) -> list[tuple[Any, ...]]:
+        """``rows`` as driver values; ``StatementError`` if a column refuses a value."""
+        values, conversions = self.values, self.conversions
+        parameters: list[tuple[Any, ...]] = []
+        for row in rows:
+            converted = list(values(row))
+            try:
+                for position, convert in conversions:
+                    converted[position] = convert(converted[position])
+            except Exception as error:  # what SQLAlchemy's own execute raises, too
+                message = f"({type(error).__name__}) {error}"
+                raise StatementError(message, self.sql, None, error) from error
+            parameters.append(tuple(converted))
+        return parameters
+
+
+@functools.lru_cache(maxsize=64)
+def _prepare(dialect: Dialect, table: Table, build: Callable[[Dialect, Table], Any]) -> _Prepared:
+    compiled = build(dialect, table).compile(dialect=dialect)
+    keys = tuple(compiled.positiontup or ())
+    if not compiled.positional or not keys or set(keys) - set(table.c.keys()):
+        raise AssertionError(f"{dialect.name}: a batch insert takes positional column values")
+    processors = [table.c[key].type.dialect_impl(dialect).bind_processor(dialect) for key in keys]
+    conversions = tuple((i, p) for i, p in enumerate(processors) if p is not None)
+    return _Prepared(compiled.string, _taking(keys), conversions)
+
+
+def _taking(keys: tuple[str, ...]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    """A function taking ``keys`` from a row, in order (a missing key is a ``KeyError``)."""
+    if len(keys) == 1:
+        (key,) = keys
+        return lambda row: (row[key],)
+    return operator.itemgetter(*keys)
+
+
+async def _execute_many(
+    connection: AsyncConnection,
+    table: Table,
+    build: Callable[[Dialect, Table], Any],
+    rows: dict[Any, dict[str, Any]],
+) -> None:
+    if rows:
+        prepared = _prepare(connection.dialect, table, build)
+        await connection.exec_driver_sql(
+            prepared.sql, prepared.parameters(_ordered(connection, rows))
+        )
+
+
 async def insert_ignoring_duplicates(
     connection: AsyncConnection, table: Table, rows: dict[Any, dict[str, Any]]
 ) -> None:
     """Insert ``rows`` (keyed by primary key); rows whose key exists are skipped."""
-    if rows:
-        statement = _insert(connection, table).on_conflict_do_nothing()
-        await connection.execute(statement, _ordered(connection, rows))
+    await _execute_many(connection, table, _ignoring_duplicates, rows)
 
 
 async def _insert_new(
@@ -64,21 +148,7 @@ async def _insert_new(
 async def _upsert_runs(
     connection: AsyncConnection, model: Any, rows: dict[UUID, dict[str, Any]]
 ) -> None:
-    if not rows:
-        return
-    table = table_of(model)
-    statement = _insert(connection, table)
-    new, held = statement.excluded, table.c
-    later = or_(
-        new.state_timestamp > held.state_timestamp,
-        and_(new.state_timestamp == held.state_timestamp, new.state_id > held.state_id),
-    )
-    statement = statement.on_conflict_do_update(
-        index_elements=[held.id],
-        set_={column.name: new[column.name] for column in table.columns if column.name != "id"},
-        where=later,
-    )
-    await connection.execute(statement, _ordered(connection, rows))
+    await _execute_many(connection, table_of(model), _replacing_older_states, rows)
 
 
 async def write_projection(connection: AsyncConnection, projection: Projection) -> list[UUID]:
@@ -103,7 +173,7 @@ async def _insert_dead_letters(
     table = table_of(DeadLetterRow)
     new: list[UUID] = []
     for row in rows:  # rare: one statement each, to learn which ones are new
-        statement = _insert(connection, table).on_conflict_do_nothing().returning(table.c.id)
+        statement = _ignoring_duplicates(connection.dialect, table).returning(table.c.id)
         inserted = (await connection.execute(statement, row)).scalar_one_or_none()
         if inserted is not None:
             new.append(inserted)

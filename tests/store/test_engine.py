@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import DateTime, text
 
 from proctor.core.errors import ConfigurationError, StoreUnavailableError
 from proctor.core.settings import ProctorSettings
 from proctor.runtime.store import Store
+from proctor.runtime.store.columns import table_of
 from proctor.runtime.store.engine import SQLITE_FILE_NAME, open_database
+from proctor.runtime.store.tables import FlowRow
+from proctor.runtime.store.writer import insert_ignoring_duplicates
 
 
 async def test_the_default_store_is_sqlite_in_wal_mode_under_proctor_home(
@@ -61,3 +66,26 @@ async def test_an_unreachable_database_is_reported_without_its_password() -> Non
     with pytest.raises(StoreUnavailableError) as raised:
         await Store.open("postgresql://postgres:s3cret-pw@127.0.0.1:1/test")
     assert "s3cret-pw" not in str(raised.value)
+
+
+async def test_sqlite_keeps_storing_times_as_sqlalchemy_datetime_text(tmp_path: Path) -> None:
+    """Times written now compare and sort with those a store wrote before (same text)."""
+    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'store.db'}")
+    try:
+        dialect = store.db.writer.dialect
+        standard = DateTime().dialect_impl(dialect).bind_processor(dialect)
+        assert standard is not None
+        paris = timezone(timedelta(hours=1))
+        times = [datetime(2026, 11, 1, 13, 0, tzinfo=paris), datetime(7, 1, 2, 3, 4, 5, 6, UTC)]
+        async with store.writing() as connection:
+            for i, at in enumerate(times):
+                row = {"id": uuid.uuid4(), "name": f"flow-{i}", "first_seen": at}
+                await insert_ignoring_duplicates(connection, table_of(FlowRow), {row["id"]: row})
+        async with store.reading() as connection:
+            stored = (await connection.execute(text("SELECT first_seen FROM flow"))).scalars()
+            assert sorted(stored) == sorted(standard(t.astimezone(UTC)) for t in times)
+        assert [f.first_seen for f in (await store.runs.flows()).items] == [
+            t.astimezone(UTC) for t in times
+        ]
+    finally:
+        await store.close()

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy.exc import StatementError
 
 from proctor.core.errors import ConflictError, QueryError
 from proctor.events.model import Event
@@ -363,6 +364,21 @@ async def test_poison_messages_become_dead_letters_once(store: Store) -> None:
     assert await store.events.get(malformed.id) == malformed  # a valid event is indexed anyway
     one = await store.dead_letters.get(letters[0].id)
     assert one == letters[0]
+
+
+async def test_a_row_the_database_cannot_take_is_refused_as_a_statement_error(
+    store: Store,
+) -> None:
+    """The recorder's signal to write the batch in parts and dead-letter the message alone."""
+    projection = Projection(consumer="test", now=NOW)
+    projection.flows["naive"] = {
+        "id": uuid.uuid4(),
+        "name": "naive",
+        "first_seen": datetime(2026, 1, 1),
+    }
+    with pytest.raises(StatementError, match="naive datetime"):
+        await store.record(projection)
+    assert (await store.runs.flows()).items == []
 
 
 async def test_control_plane_rows_are_created_read_updated_and_deleted(store: Store) -> None:
