@@ -6,12 +6,14 @@ time it stops being accepted. Secrets are stored as given (the server needs them
 HMACs); they leave this module only in ``WebhookCreated``, once.
 
 ``lookup`` caches each slug (found or not) for ``cache_ttl_s`` so a request costs no database
-read; changes made through this registry take effect at once in this process, and within
-``cache_ttl_s`` in other API replicas.
+read, and the requests that miss a slug at the same time share one read; changes made through
+this registry take effect at once in this process, and within ``cache_ttl_s`` in other API
+replicas.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -134,6 +136,7 @@ class WebhookRegistry:
         self._cache_ttl_s = cache_ttl_s
         self._monotonic = monotonic
         self._cache: dict[str, tuple[float, _Stored | None]] = {}
+        self._reading: dict[str, asyncio.Task[_Stored | None]] = {}
 
     async def lookup(self, slug: str, *, now: datetime) -> Webhook | None:
         """The enabled webhook at ``slug`` as it verifies at ``now``; ``None`` if there is none."""
@@ -141,15 +144,31 @@ class WebhookRegistry:
             return None
         cached = self._cache.get(slug)
         if cached is None or cached[0] <= self._monotonic():
-            stored = await self._read(slug)
-            if len(self._cache) >= _MAX_CACHED:
-                self._cache.clear()
-            self._cache[slug] = (self._monotonic() + self._cache_ttl_s, stored)
+            stored = await self._refresh(slug)
         else:
             stored = cached[1]
         if stored is None or not stored.row.enabled:
             return None
         return stored.webhook(now)
+
+    async def _refresh(self, slug: str) -> _Stored | None:
+        """Read ``slug`` into the cache: one read for every request waiting for it."""
+        reading = self._reading.get(slug)
+        if reading is None:
+            reading = asyncio.create_task(self._read(slug))
+            self._reading[slug] = reading
+            reading.add_done_callback(lambda done: self._cache_read(slug, done))
+        return await asyncio.shield(reading)
+
+    def _cache_read(self, slug: str, done: asyncio.Task[_Stored | None]) -> None:
+        if self._reading.get(slug) is not done:
+            return  # forgotten while it was read: the next lookup reads again
+        del self._reading[slug]
+        if done.cancelled() or done.exception() is not None:
+            return
+        if len(self._cache) >= _MAX_CACHED:
+            self._cache.clear()
+        self._cache[slug] = (self._monotonic() + self._cache_ttl_s, done.result())
 
     async def _read(self, slug: str) -> _Stored | None:
         row = await self._store.webhooks.find(slug=slug)
@@ -164,6 +183,7 @@ class WebhookRegistry:
     def forget(self, slug: str) -> None:
         """Drop ``slug`` from the cache (it changed)."""
         self._cache.pop(slug, None)
+        self._reading.pop(slug, None)
 
     async def create(self, spec: WebhookCreate) -> WebhookCreated:
         """Store a new webhook; ``ConflictError`` if the slug is taken. A secret left out is
