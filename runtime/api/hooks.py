@@ -56,13 +56,15 @@ class WebhookEndpoint:
             await self.receiver.answered(reply)
 
     async def _handle(self, scope: Scope, receive: Receive, slug: str) -> Reply:
-        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+        # ASGI header names are lower-case already
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         try:
-            body = await _read_capped(headers, receive)
+            body = await _read_capped(headers.get("content-length", ""), receive)
         except WebhookRejectedError as error:
             return await self.receiver.refuse(slug, error)
-        query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
-        return await self.receiver.receive(slug, WebhookRequest.of(body, headers, query))
+        query = scope.get("query_string", b"")
+        parameters = dict(parse_qsl(query.decode("latin-1"))) if query else {}
+        return await self.receiver.receive(slug, WebhookRequest(body, headers, parameters))
 
 
 class HooksFirstApp(FastAPI):
@@ -77,9 +79,9 @@ class HooksFirstApp(FastAPI):
             await super().__call__(scope, receive, send)
 
 
-async def _read_capped(headers: list[tuple[str, str]], receive: Receive) -> bytes:
-    """The body, refused (``too_large``) past the cap before reading more."""
-    declared = next((v for k, v in headers if k == "content-length"), "")
+async def _read_capped(declared: str, receive: Receive) -> bytes:
+    """The body, refused (``too_large``) past the cap (or a larger ``declared`` length) before
+    reading more."""
     if declared.isdigit():
         check_body_size(int(declared))
     chunks: list[bytes] = []

@@ -66,18 +66,16 @@ async def accept(
         secret_header=webhook.secret_header,
         delivery_id_header=webhook.delivery_id_header,
     )
-    event = build_event(webhook, request, now=now, delivery_id=verified.delivery_id)
-    if verified.delivery_id is None:
+    delivery_id = verified.delivery_id
+    event_id = None if delivery_id is None else delivery_event_id(webhook.slug, delivery_id)
+    event = build_event(webhook, request, now=now, delivery_id=delivery_id, event_id=event_id)
+    if delivery_id is None:
         return Accepted(event, None)
-    event = event.model_copy(update={"id": delivery_event_id(webhook.slug, verified.delivery_id)})
-    claim = DeliveryClaim(
-        replay_key(webhook.slug, verified.delivery_id), now + verified.replay_window
-    )
+    claim = DeliveryClaim(replay_key(webhook.slug, delivery_id), now + verified.replay_window)
     if await guard.claim(claim.key, now=now, window=verified.replay_window) is Claim.ANSWERED:
         raise reject(
             RejectReason.REPLAYED,
-            f"delivery {verified.delivery_id[:80]!r} was already accepted; a delivery is "
-            "accepted once",
+            f"delivery {delivery_id[:80]!r} was already accepted; a delivery is accepted once",
         )
     return Accepted(event, claim)
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 from urllib.parse import parse_qs
+from uuid import UUID
 
 from pydantic_core import from_json
 
@@ -177,10 +178,16 @@ def _labels(value: Any, key: str) -> dict[str, Any]:
 
 
 def build_event(
-    webhook: Webhook, request: WebhookRequest, *, now: datetime, delivery_id: str | None
+    webhook: Webhook,
+    request: WebhookRequest,
+    *,
+    now: datetime,
+    delivery_id: str | None,
+    event_id: UUID | None = None,
 ) -> Event:
-    """The event for a verified request; a ``bad_body`` or ``too_large`` rejection if the
-    body (or what the template makes of it) cannot be an event."""
+    """The event for a verified request (with ``event_id``, else a new id); a ``bad_body`` or
+    ``too_large`` rejection if the body (or what the template makes of it) cannot be an
+    event."""
     resource = {ID_LABEL: webhook_resource_id(webhook.slug), NAME_LABEL: webhook.slug}
     if delivery_id is not None:
         resource[DELIVERY_ID_LABEL] = delivery_id
@@ -208,6 +215,7 @@ def build_event(
             payload=_expect(spec["payload"], dict, "payload", "a JSON object"),
             related=related,
             occurred=now,
+            id=event_id,
         )
     except EventTooLargeError as error:
         raise reject(RejectReason.TOO_LARGE, f"the event would be too large: {error}") from None
