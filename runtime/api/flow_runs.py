@@ -107,6 +107,10 @@ def runs_router(store: Store) -> APIRouter:
             query.where(), sort=query.sort, limit=query.limit, page_token=query.page_token
         )
 
+    @router.get("/task-runs/count", summary="How many task runs match a filter")
+    async def count_task_runs(where: Annotated[TaskRunFilter, Query()]) -> dict[str, int]:
+        return {"count": await store.runs.count_task_runs(where)}
+
     @router.get("/task-runs/{task_run_id}", summary="One task run with its current state")
     async def read_task_run(task_run_id: UUID) -> TaskRunRecord:
         run = await store.runs.task_run(task_run_id)

@@ -174,3 +174,8 @@ class TaskRunsClient:
         params = _query(where, sort=sort.value, limit=limit, page_token=page_token)
         answer = await self._transport.request("GET", "/api/task-runs", params=params)
         return Page[TaskRunRecord].model_validate(answer)
+
+    async def count(self, where: TaskRunFilter | None = None) -> int:
+        """How many task runs match ``where``."""
+        answer = await self._transport.request("GET", "/api/task-runs/count", params=_query(where))
+        return int(answer["count"])

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -16,8 +18,10 @@ from proctor.runtime.api.app import MAX_REQUEST_BYTES, create_app
 from proctor.runtime.api.auth import Scope, check_bind_allowed
 from proctor.runtime.api.serve import ApiServer
 from proctor.runtime.client import ApiTransport, ProctorClient
-from proctor.runtime.store import Store
+from proctor.runtime.run_events import StateType
+from proctor.runtime.store import Projection, Store, TaskRunFilter
 from tests.api.conftest import MemoryTokens, services
+from tests.store.factory import FlowWithTasks
 
 
 async def test_health_needs_no_token(secured: httpx.AsyncClient) -> None:
@@ -136,3 +140,20 @@ async def test_client_publishes_and_maps_errors(
     finally:
         await good.close()
         await anonymous.close()
+
+
+async def test_task_runs_are_counted_by_filter(
+    memory_bus: InMemoryEventBus, store: Store, tokens: MemoryTokens
+) -> None:
+    flow = FlowWithTasks(tasks=3)
+    projection = Projection(consumer="test", now=datetime.now(UTC))
+    for sequence, event in enumerate(flow.events()[:-1], start=1):  # the last task: Running
+        projection.add(sequence, event.event, event.to_wire())
+    await store.record(projection)
+    asgi = httpx.ASGITransport(app=create_app(services(memory_bus, store, tokens, "none")))
+    async with ProctorClient(ApiTransport("http://proctor", transport=asgi)) as client:
+        of_the_run = TaskRunFilter(flow_run_ids=[flow.flow_run.id])
+        completed = of_the_run.model_copy(update={"state_types": [StateType.COMPLETED]})
+        assert await client.task_runs.count(of_the_run) == 3
+        assert await client.task_runs.count(completed) == 2
+        assert await client.task_runs.count(TaskRunFilter(flow_run_ids=[uuid.uuid4()])) == 0
