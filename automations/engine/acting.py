@@ -6,7 +6,8 @@ actions run in order, each with its idempotency key (derived from the firing), r
 exponential backoff while its failure is retryable; an action that still fails is
 dead-lettered: reported as ``action.failed`` (reason, attempts, no secret) and skipped. Each
 outcome is an event (``action.executed`` / ``action.failed``). The firing is acknowledged
-when all its actions are done; if the engine dies first, it is delivered again, and actions
+when all its actions are done (meanwhile ``Holding`` keeps it from being delivered again); if
+the engine dies first, it is delivered again within the consumer's ``ack_wait``, and actions
 already done (recorded by key) are not run twice.
 """
 
@@ -21,10 +22,11 @@ from typing import TYPE_CHECKING, Final
 from pydantic import ValidationError
 
 from proctor.automations.actions import Action
+from proctor.automations.engine.holding import Holding
 from proctor.automations.engine.reports import ACTION_EXECUTED, action_event
 from proctor.automations.execution import FiringContext, execute
 from proctor.core.errors import ActionError, EventError, ProctorError
-from proctor.events.bus.consumer import Delivery, DurableConsumer
+from proctor.events.bus.consumer import Delivery
 from proctor.events.model import Event
 from proctor.triggers.firing import Firing
 
@@ -52,7 +54,6 @@ class Acting:
 
     def __init__(self, engine: AutomationEngine) -> None:
         self.engine = engine
-        self.in_flight: dict[int, Delivery] = {}
         self.tasks: set[asyncio.Task[None]] = set()
         self.slot_free = asyncio.Event()
         self.slot_free.set()
@@ -61,10 +62,11 @@ class Acting:
     def free(self) -> int:
         return self.engine.options.max_concurrent_firings - len(self.tasks)
 
-    def start(self, consumer: DurableConsumer, delivery: Delivery) -> None:
-        """Handle ``delivery`` in the background."""
-        self.in_flight[id(delivery)] = delivery
-        task = asyncio.create_task(self._handle(consumer, delivery), name="automation firing")
+    def start(self, held: Holding, delivery: Delivery) -> None:
+        """Handle ``delivery`` in the background; ``held`` keeps it from being delivered
+        again while its actions run."""
+        held.hold((delivery,))
+        task = asyncio.create_task(self._handle(held, delivery), name="automation firing")
         self.tasks.add(task)
         if self.free <= 0:
             self.slot_free.clear()
@@ -73,16 +75,6 @@ class Acting:
     def _finished(self, task: asyncio.Task[None]) -> None:
         self.tasks.discard(task)
         self.slot_free.set()
-
-    async def heartbeat(self, consumer: DurableConsumer) -> None:
-        """Keep in-flight firings from being redelivered while their actions run."""
-        interval = max(consumer.options.ack_wait.total_seconds() / 3, 0.05)
-        while not self.engine.stopping.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.engine.stopping.wait(), interval)
-            if self.in_flight:
-                with contextlib.suppress(ProctorError):
-                    await consumer.in_progress(list(self.in_flight.values()))
 
     async def drain(self, timeout_s: float) -> None:
         """Let in-flight firings finish (up to ``timeout_s``), then cancel the rest: they
@@ -94,10 +86,13 @@ class Acting:
             if pending:
                 await asyncio.wait(pending)
 
-    async def _handle(self, consumer: DurableConsumer, delivery: Delivery) -> None:
+    async def _handle(self, held: Holding, delivery: Delivery) -> None:
+        consumer = held.consumer
         try:
             await self._run_firing(delivery)
-        except asyncio.CancelledError:
+        except asyncio.CancelledError:  # stopping: another replica takes it now
+            with contextlib.suppress(ProctorError):
+                await consumer.nak([delivery])
             raise
         except _Interrupted:
             with contextlib.suppress(ProctorError):
@@ -109,7 +104,7 @@ class Acting:
                 await consumer.nak([delivery], delay=timedelta(seconds=1))
             return
         finally:
-            self.in_flight.pop(id(delivery), None)
+            held.release((delivery,))
         with contextlib.suppress(ProctorError):
             await consumer.ack([delivery])
 

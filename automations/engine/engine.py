@@ -26,6 +26,7 @@ from proctor.automations.engine.catalog import AutomationSource, LoadedAutomatio
 from proctor.automations.engine.clock import EngineClock
 from proctor.automations.engine.evaluating import Evaluation
 from proctor.automations.engine.guards import Guards
+from proctor.automations.engine.holding import Holding
 from proctor.automations.engine.kv import InMemoryKeyValue, KeyValueStore
 from proctor.automations.engine.options import EngineOptions
 from proctor.automations.engine.reports import TRIGGERED
@@ -62,6 +63,8 @@ class EngineStats:
     """Triggers reloaded because another replica changed their state."""
     evaluated_through: int = 0
     """Highest stream sequence of an acknowledged batch."""
+    kept_alive: int = 0
+    """``in_progress`` signals sent for events and firings held past a keep-alive tick."""
 
 
 class AutomationEngine:
@@ -102,8 +105,12 @@ class AutomationEngine:
         self._sync_lock = asyncio.Lock()
         self._checkpointing = asyncio.Lock()
         self._progress = asyncio.Condition()
+        self._refreshed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._consumers: list[DurableConsumer] = []
+        self._held: list[Holding] = []
+        """What the events and the firings consumer hold; kept alive until the consumers close."""
+        self._keepers: list[asyncio.Task[None]] = []
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -121,11 +128,15 @@ class AutomationEngine:
             f"{options.purpose}-actions", TRIGGERED, options=options.firings
         )
         self._consumers = [events, firings]
-        self._spawn(self._consume_events(events), "automation events")
-        self._spawn(self._consume_firings(firings), "automation firings")
-        self._spawn(self._acting.heartbeat(firings), "automation heartbeat")
+        self._held = [Holding(c, on_refresh=self._kept_alive) for c in (events, firings)]
+        held_events, held_firings = self._held
+        self._keepers = [
+            asyncio.create_task(held.keep(), name="automation keep-alive") for held in self._held
+        ]
+        self._spawn(self._consume_events(held_events), "automation events")
+        self._spawn(self._consume_firings(held_firings), "automation firings")
         self._spawn(self._clock_loop(), "automation clock")
-        self._spawn(self._checkpoint_loop(events), "automation checkpoints")
+        self._spawn(self._checkpoint_loop(held_events), "automation checkpoints")
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None], name: str) -> None:
         self._tasks.append(asyncio.create_task(coroutine, name=name))
@@ -138,10 +149,15 @@ class AutomationEngine:
         tasks, self._tasks = self._tasks, []
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
-        if self._consumers:
+        if self._held:
             with contextlib.suppress(ProctorError):
-                await self._checkpoint(self._consumers[0])
+                await self._checkpoint(self._held[0])
         await self._acting.drain(drain_s)
+        keepers, self._keepers = self._keepers, []
+        for keeper in keepers:
+            keeper.cancel()
+        await asyncio.gather(*keepers, return_exceptions=True)
+        self._held = []
         for consumer in self._consumers:
             with contextlib.suppress(ProctorError):
                 await consumer.close()
@@ -218,48 +234,58 @@ class AutomationEngine:
                     await asyncio.wait_for(self.stopping.wait(), delay)
                 delay = min(delay * 2, 5.0)
 
-    async def _consume_events(self, consumer: DurableConsumer) -> None:
+    async def _consume_events(self, held: Holding) -> None:
         async def step() -> None:
-            deliveries = await self._fetch(consumer, self.options.batch_size)
+            deliveries = await self._fetch(held.consumer, self.options.batch_size)
             if not deliveries:
                 return
-            await self._evaluation.process(deliveries)
+            held.hold(deliveries)
+            try:
+                await self._evaluation.process(deliveries)
+            except BaseException:
+                held.release(deliveries)  # not evaluated: they come again after ack_wait
+                raise
             self.wake.set()  # windows may have opened: the clock loop looks again
             if len(self._evaluation.unacked) >= self.options.checkpoint_events:
-                await self._checkpoint(consumer)
+                await self._checkpoint(held)
 
         await self._guarded("evaluating events", step)
 
-    async def _checkpoint_loop(self, consumer: DurableConsumer) -> None:
+    async def _checkpoint_loop(self, held: Holding) -> None:
         async def step() -> None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stopping.wait(), self.options.checkpoint_interval_s)
             if not self.stopping.is_set():
-                await self._checkpoint(consumer)
+                await self._checkpoint(held)
 
         await self._guarded("saving trigger state", step)
 
     async def checkpoint(self) -> None:
         """Save the trigger state now (and acknowledge what it covers)."""
-        if self._consumers:
-            await self._checkpoint(self._consumers[0])
+        if self._held:
+            await self._checkpoint(self._held[0])
         else:
             await self._evaluation.checkpoint()
 
-    async def _checkpoint(self, consumer: DurableConsumer) -> None:
+    async def _checkpoint(self, held: Holding) -> None:
+        consumer = held.consumer
         async with self._checkpointing:
             done, again = await self._evaluation.checkpoint()
-            if again:
-                await consumer.nak(again)
-            if not done:
-                return
-            await consumer.ack(done)
+            try:
+                if again:
+                    await consumer.nak(again)
+                if not done:
+                    return
+                await consumer.ack(done)
+            finally:  # if the ack was lost, they come again after ack_wait (counted already)
+                held.release(done)
+                held.release(again)
             async with self._progress:
                 highest = max(delivery.sequence for delivery in done)
                 self.stats.evaluated_through = max(self.stats.evaluated_through, highest)
                 self._progress.notify_all()
 
-    async def _consume_firings(self, consumer: DurableConsumer) -> None:
+    async def _consume_firings(self, held: Holding) -> None:
         acting = self._acting
 
         async def step() -> None:
@@ -274,8 +300,8 @@ class AutomationEngine:
                     for wait in waits:
                         wait.cancel()
                 return
-            for delivery in await self._fetch(consumer, acting.free):
-                acting.start(consumer, delivery)
+            for delivery in await self._fetch(held.consumer, acting.free):
+                acting.start(held, delivery)
 
         await self._guarded("running firings", step)
 
@@ -290,7 +316,19 @@ class AutomationEngine:
 
         await self._guarded("ticking", step)
 
+    def _kept_alive(self, signals: int) -> None:
+        self.stats.kept_alive += signals
+        self._refreshed.set()
+
     # -- for tests and tools ---------------------------------------------------------------
+
+    async def wait_kept_alive(self, signals: int, timeout_s: float = 30.0) -> None:
+        """Return once ``stats.kept_alive`` reached ``signals`` (``TimeoutError`` after
+        ``timeout_s``)."""
+        async with asyncio.timeout(timeout_s):
+            while self.stats.kept_alive < signals:
+                self._refreshed.clear()
+                await self._refreshed.wait()
 
     async def wait_evaluated(self, sequence: int, timeout_s: float = 30.0) -> None:
         """Return once every event up to stream ``sequence`` is evaluated, its state saved and

@@ -94,7 +94,11 @@ class Evaluation:
         engine = self.engine
         async with self.lock:
             deliveries, self.unacked = self.unacked, []
-        conflicted = await self._flush()
+        try:
+            conflicted = await self._flush()
+        except BaseException:  # their state is still pending: the next checkpoint saves it
+            self.unacked[:0] = deliveries
+            raise
         if not conflicted:
             return deliveries, []
         async with self.lock:

@@ -12,7 +12,9 @@ __all__ = ("EngineOptions",)
 
 
 def _consumer() -> ConsumerOptions:
-    return ConsumerOptions(ack_wait=timedelta(seconds=30), max_deliver=20, start="new")
+    """A short ``ack_wait``: what a dead replica held comes back within 3 s; a living one
+    keeps what it holds alive (``Holding``) however long its checkpoint or actions take."""
+    return ConsumerOptions(ack_wait=timedelta(seconds=3), max_deliver=20, start="new")
 
 
 @dataclass(frozen=True)

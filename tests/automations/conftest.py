@@ -77,9 +77,15 @@ class Harness:
         )
 
     async def engine(
-        self, bus: EventBus | None = None, *, reload_on: tuple[str, ...] = (), **options: Any
+        self,
+        bus: EventBus | None = None,
+        *,
+        reload_on: tuple[str, ...] = (),
+        state_through: Callable[[TriggerStateStore], TriggerStateStore] = lambda state: state,
+        **options: Any,
     ) -> AutomationEngine:
-        """Start an engine (a replica, if others run) on this harness's state."""
+        """Start an engine (a replica, if others run) on this harness's state (seen through
+        ``state_through``, e.g. a ``GatedState``)."""
         state: TriggerStateStore = self.memory_state
         guards: KeyValueStore = self.memory_guards
         if self.open_state is not None:
@@ -89,7 +95,7 @@ class Harness:
             source=self.automations,
             services=self.services(),
             clock=self.clock,
-            trigger_state=state,
+            trigger_state=state_through(state),
             guard_state=guards,
             options=replace(TEST_OPTIONS, **options),
             reload_on=reload_on,

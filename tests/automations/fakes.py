@@ -1,4 +1,5 @@
-"""In-memory stand-ins for what the runtime gives actions: runs, deployments, logs."""
+"""In-memory stand-ins for what the runtime gives actions (runs, deployments, logs, senders),
+and a trigger state store whose writes wait for the test."""
 
 from __future__ import annotations
 
@@ -13,6 +14,13 @@ from uuid import UUID
 from proctor.automations.delivery import DeliveryOutcome
 from proctor.automations.ports import DeploymentInfo, FlowRunInfo, RunHandle
 from proctor.core.errors import ActionError
+from proctor.triggers.state import (
+    InMemoryTriggerStateStore,
+    Record,
+    StateRef,
+    TriggerStateStore,
+    Versioned,
+)
 
 RUN_NAMESPACE = uuid.UUID("6a7f3b1e-2c4d-4e5f-8a9b-0c1d2e3f4a5b")
 
@@ -126,11 +134,60 @@ class RecordingSender:
     sent: list[dict[str, Any]] = field(default_factory=list)
     arrivals: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
     outcomes: list[DeliveryOutcome] = field(default_factory=list)
+    gate: asyncio.Event | None = None
+    """When given, each send (once recorded) waits for it: a slow destination."""
 
     async def send(self, *args: Any, **kwargs: Any) -> DeliveryOutcome:
         record = {"args": args, **kwargs}
         self.sent.append(record)
         self.arrivals.put_nowait(record)
+        if self.gate is not None:
+            await self.gate.wait()
         if self.outcomes:
             return self.outcomes.pop(0)
         return DeliveryOutcome(delivered=True, reason="ok", status=200)
+
+
+class GatedState(TriggerStateStore):
+    """A state store whose writes wait until ``gate`` is set: a slow (or stalled) store, so a
+    checkpoint lasts as long as the test wants. ``writing`` is set once one waits. ``over``
+    puts it in front of the real store (``Harness.engine(state_through=gated.over)``)."""
+
+    def __init__(self) -> None:
+        self.durable: TriggerStateStore = InMemoryTriggerStateStore()
+        self.gate = asyncio.Event()
+        self.writing = asyncio.Event()
+
+    def over(self, durable: TriggerStateStore) -> GatedState:
+        self.durable = durable
+        return self
+
+    async def _opened(self) -> None:
+        self.writing.set()
+        await self.gate.wait()
+
+    async def load(self, ref: StateRef) -> Versioned | None:
+        return await self.durable.load(ref)
+
+    async def save(self, ref: StateRef, record: Record, revision: int | None) -> int:
+        await self._opened()
+        return await self.durable.save(ref, record, revision)
+
+    async def save_many(
+        self, writes: Sequence[tuple[StateRef, Record, int | None]]
+    ) -> list[int | None]:
+        await self._opened()
+        return await self.durable.save_many(writes)
+
+    async def delete(self, ref: StateRef, revision: int) -> None:
+        await self._opened()
+        await self.durable.delete(ref, revision)
+
+    async def scan(self, trigger: str, node: str) -> list[tuple[StateRef, Versioned]]:
+        return await self.durable.scan(trigger, node)
+
+    async def scan_all(self, trigger: str | None = None) -> list[tuple[StateRef, Versioned]]:
+        return await self.durable.scan_all(trigger)
+
+    async def close(self) -> None:
+        await self.durable.close()
