@@ -43,6 +43,8 @@ MALFORMED_STATE: Final = "malformed-state"
 UNPROJECTABLE: Final = "unprojectable"
 """The database refused the event's rows (found by writing it on its own)."""
 _MAX_ERROR_CHARS = 4000
+_TIME_FIELDS = ("state.timestamp", "state.scheduled_time", "run.expected_start_time",
+                "run.start_time", "run.end_time")  # fmt: skip
 
 
 def dead_letter_id(data: bytes) -> UUID:
@@ -58,15 +60,10 @@ def _check_times(change: StateChange) -> None:
     """``ValueError`` naming a time of the state or run given without a timezone (naive and
     aware times cannot be compared: which state is the latest would be unknowable)."""
     state, run = change.state, change.run
-    times = {
-        "state.timestamp": state.timestamp,
-        "state.scheduled_time": state.scheduled_time,
-        "run.expected_start_time": run.expected_start_time,
-        "run.start_time": run.start_time,
-        "run.end_time": run.end_time,
-    }
-    for name, value in times.items():
-        if value is not None and (value.tzinfo is None or value.utcoffset() is None):
+    times = (state.timestamp, state.scheduled_time, run.expected_start_time, run.start_time,
+             run.end_time)  # fmt: skip
+    for name, value in zip(_TIME_FIELDS, times, strict=True):
+        if value is not None and value.utcoffset() is None:
             raise ValueError(
                 f"malformed state event {change.event_id}: {name} {value.isoformat()} has no "
                 "timezone"
