@@ -6,12 +6,16 @@ answering 200. Once ready it is left idle a few seconds and the RSS of its proce
 server and its nats-server) is read from ``/proc``. Then a flow mapping a no-op task over
 1,000 inputs runs in this process against it (found through the discovery file, as a user's
 script finds it); the lag is from the flow call returning (every event acknowledged by
-JetStream) until the API lists all 1,000 task runs Completed.
+JetStream) until ``/api/task-runs/count`` counts all 1,000 task runs Completed and a listing
+of them (``/api/task-runs``, one page of 1,000) has returned them all. The server's CPU time
+(its process tree: the server and its nats-server) from the flow's start to the lag's end is
+read from ``/proc``, so figures taken on a busy machine can be compared.
 
 Prefect: ``prefect server start`` (its virtualenv, ``bench.prefect_env``) timed to
-``/api/health``; the same idle RSS of its process tree; the same flow (``Task.map`` on its
-default thread pool) in a subprocess against it, and the lag from the flow returning until
-``/api/task_runs/count`` counts 1,000 Completed task runs of that flow run.
+``/api/health``; the same idle RSS and CPU time of its process tree; the same flow
+(``Task.map`` on its default thread pool) in a subprocess against it, and the lag from the
+flow returning until ``/api/task_runs/count`` counts 1,000 Completed task runs of that flow
+run.
 """
 
 from __future__ import annotations
@@ -85,17 +89,35 @@ def _children(pid: int) -> list[int]:
     return []
 
 
-def _tree_rss_mb(pid: int) -> float:
-    """Resident memory of ``pid`` and all its descendants, in MiB."""
-    total_kb, pending = 0, [pid]
+def _tree(pid: int) -> list[int]:
+    """``pid`` and all its descendants."""
+    found, pending = [], [pid]
     while pending:
         one = pending.pop()
+        found.append(one)
+        pending += _children(one)
+    return found
+
+
+def _tree_rss_mb(pid: int) -> float:
+    """Resident memory of ``pid`` and all its descendants, in MiB."""
+    total_kb = 0
+    for one in _tree(pid):
         with contextlib.suppress(FileNotFoundError):
             for line in Path(f"/proc/{one}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
                     total_kb += int(line.split()[1])
-        pending += _children(one)
     return total_kb / _KB
+
+
+def _tree_cpu_s(pid: int) -> float:
+    """User + system CPU seconds used so far by ``pid`` and its living descendants."""
+    ticks = 0
+    for one in _tree(pid):
+        with contextlib.suppress(FileNotFoundError):
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _wait_ready(process: subprocess.Popen[bytes], url: str, started: float, log: Path) -> float:
@@ -156,7 +178,10 @@ async def _proctor_lag(api_url: str, tasks: int) -> tuple[float, float]:
                 run_ids = [r.id for r in runs.items]
             if run_ids:
                 done = TaskRunFilter(flow_run_ids=run_ids, state_types=[StateType.COMPLETED])
-                if len((await client.task_runs.list(done, limit=1000)).items) >= tasks:
+                if await client.task_runs.count(done) >= tasks:
+                    listed = await client.task_runs.list(done, limit=tasks)
+                    if len(listed.items) != tasks:
+                        raise RuntimeError(f"{tasks} counted, {len(listed.items)} listed")
                     return returned - started, time.perf_counter() - returned
             await asyncio.sleep(POLL_S)
     raise RuntimeError(f"the task runs were not all listed within {_TIMEOUT_S:.0f} s")
@@ -177,14 +202,23 @@ def _proctor_once(tasks: int) -> dict[str, float]:
             time.sleep(IDLE_S)  # idle on purpose: the memory of a server doing nothing
             rss_mb = _tree_rss_mb(process.pid)
             with _proctor_home(home):
+                cpu_before, load = _tree_cpu_s(process.pid), os.getloadavg()[0]
                 flow_s, lag_s = asyncio.run(_proctor_lag(url, tasks))
-    return {"ready_s": ready_s, "idle_rss_mb": rss_mb, "flow_s": flow_s, "lag_s": lag_s}
+                server_cpu_s = _tree_cpu_s(process.pid) - cpu_before
+    return {
+        "ready_s": ready_s,
+        "idle_rss_mb": rss_mb,
+        "flow_s": flow_s,
+        "lag_s": lag_s,
+        "server_cpu_s": server_cpu_s,
+        "load_average_1min": load,
+    }
 
 
 def _prefect_lag(
-    python: str, env: dict[str, str], url: str, tasks: int, log: Path
+    python: str, env: dict[str, str], url: str, tasks: int, log: Path, server: int
 ) -> dict[str, float]:
-    started = time.time()
+    started, cpu_before = time.time(), _tree_cpu_s(server)
     with log.open("w") as errors:
         workload = subprocess.Popen(
             [python, "-c", _PREFECT_FLOW, str(tasks)], env={**env, "PREFECT_API_URL": url},
@@ -204,7 +238,11 @@ def _prefect_lag(
             while time.time() - figures["returned"] < _TIMEOUT_S:
                 if http.post("/task_runs/count", json=where).json() >= tasks:
                     lag_s = time.time() - figures["returned"]
-                    return {"flow_s": figures["returned"] - started, "lag_s": lag_s}
+                    return {
+                        "flow_s": figures["returned"] - started,
+                        "lag_s": lag_s,
+                        "server_cpu_s": _tree_cpu_s(server) - cpu_before,
+                    }
                 time.sleep(POLL_S)
         raise RuntimeError(f"Prefect did not list the task runs within {_TIMEOUT_S:.0f} s")
     finally:
@@ -229,7 +267,8 @@ def _prefect(options: Options, tasks: int) -> tuple[dict[str, Any] | None, str]:
                 ready_s = _wait_ready(process, f"{url}/health", started, log)
                 time.sleep(IDLE_S)
                 rss_mb = _tree_rss_mb(process.pid)
-                lag = _prefect_lag(python, env, url, tasks, Path(folder) / "prefect-flow.log")
+                flow_log = Path(folder) / "prefect-flow.log"
+                lag = _prefect_lag(python, env, url, tasks, flow_log, process.pid)
         except RuntimeError as error:
             return None, str(error)
     return {"version": found.version, "ready_s": ready_s, "idle_rss_mb": rss_mb, **lag}, ""
@@ -256,15 +295,20 @@ def run(options: Options) -> Result:
         row("start -> ready", "s", "ready_s", 2),
         row(f"flow of {tasks:,} tasks", "s", "flow_s"),
         row("recorder lag after the flow", "s", "lag_s", 1),
+        row("server CPU, flow + lag", "s", "server_cpu_s"),
         row("idle RSS, server + broker", "MB", "idle_rss_mb", 150),
     ]
+    loads = ", ".join(f"{r['load_average_1min']:.1f}" for r in runs)
     result.notes = [
         f"Proctor: medians of {options.runs} runs, each a fresh `proctor server start` (embedded "
         "NATS, SQLite) timed from Popen to /ready; RSS of the server and its nats-server after "
-        f"{IDLE_S:.0f} s idle; lag: from the flow returning to the API listing every task run "
-        f"Completed (polled every {POLL_S * 1000:.0f} ms)",
-        "Prefect: one run; `prefect server start` timed to /api/health; RSS of its process tree; "
-        "lag: from the flow returning to /api/task_runs/count counting every task run Completed"
+        f"{IDLE_S:.0f} s idle; lag: from the flow returning to /api/task-runs/count counting "
+        "every task run Completed and /api/task-runs then listing them all (polled every "
+        f"{POLL_S * 1000:.0f} ms); server CPU: user + system time of the server and its "
+        f"nats-server from the flow's start to the lag's end; load average at the flow: {loads}",
+        "Prefect: one run; `prefect server start` timed to /api/health; RSS and CPU of its process "
+        "tree; lag: from the flow returning to /api/task_runs/count counting every task run "
+        "Completed"
         if prefect
         else f"Prefect: skipped ({reason})",
     ]
