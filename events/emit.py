@@ -27,7 +27,7 @@ from opentelemetry.trace import SpanKind
 
 from proctor.core.discovery import read_discovery
 from proctor.core.loop_thread import LoopThread
-from proctor.core.tracing import current_traceparent, traced, traceparent_of
+from proctor.core.tracing import Attributes, current_traceparent, traced, traceparent_of
 from proctor.events.bus.base import EventBus, PublishReceipt
 from proctor.events.labels import RelatedResource
 from proctor.events.model import Event
@@ -39,6 +39,7 @@ __all__ = (
     "ambient_related",
     "current_publisher",
     "emit_event",
+    "publishing",
     "reset_default_publisher",
     "use_publisher",
 )
@@ -195,18 +196,30 @@ def _build(
 
 
 @contextlib.contextmanager
-def _emitting(event: Event) -> Iterator[Event]:
-    """``event`` with its trace context, within the producer span of its publishing."""
+def publishing(
+    event: Event,
+    span_name: str,
+    attributes: Attributes,
+    *,
+    kind: SpanKind = SpanKind.PRODUCER,
+    parent: str | None = None,
+) -> Iterator[Event]:
+    """``event`` carrying its trace context, within a span ``span_name`` around its
+    publishing (``parent``: a ``traceparent`` to continue, else the current span). Untraced,
+    the event carries the context current here (``parent``, if given), if there is one."""
+    with traced(span_name, kind=kind, attributes=attributes, parent=parent) as span:
+        traceparent = traceparent_of(span) if span is not None else current_traceparent()
+        yield event.model_copy(update={"traceparent": traceparent}) if traceparent else event
+
+
+def _emitting(event: Event) -> contextlib.AbstractContextManager[Event]:
     attributes = {
         "messaging.system": "nats",
         "messaging.operation.type": "send",
         "messaging.message.id": str(event.id),
         "proctor.event.name": event.event,
     }
-    name = f"proctor.emit {event.event}"
-    with traced(name, kind=SpanKind.PRODUCER, attributes=attributes) as span:
-        traceparent = traceparent_of(span) if span is not None else current_traceparent()
-        yield event.model_copy(update={"traceparent": traceparent}) if traceparent else event
+    return publishing(event, f"proctor.emit {event.event}", attributes)
 
 
 def emit_event(

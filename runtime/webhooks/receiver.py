@@ -26,6 +26,7 @@ from typing import Any, Final
 from proctor.core.errors import BusError, EventTooLargeError, StoreError, WebhookRejectedError
 from proctor.events.bus.base import EventBus
 from proctor.events.model import utcnow
+from proctor.runtime.webhook_spans import webhook_span
 from proctor.runtime.webhooks.intake import accept, rejection_event
 from proctor.runtime.webhooks.mapping import WebhookRequest
 from proctor.runtime.webhooks.reasons import RejectReason, http_status, reject
@@ -97,7 +98,9 @@ class WebhookReceiver:
             if not self._connected():
                 raise BusError("not connected")
             async with asyncio.timeout(self.publish_timeout_s):
-                receipt = await self.bus.publish(accepted.event)
+                # tracing: a span per accepted delivery; its event carries it (webhook_spans)
+                with webhook_span(webhook.slug, request.headers, accepted.event) as event:
+                    receipt = await self.bus.publish(event)
         except (BusError, TimeoutError, EventTooLargeError) as error:
             if isinstance(error, EventTooLargeError):
                 too_large = reject(RejectReason.TOO_LARGE, f"the event would be too large: {error}")
