@@ -63,6 +63,8 @@ class Measured:
     server_cpu_ms: float
     nats_cpu_ms: float
     load_cpu_ms: float
+    load_average: tuple[float, float]
+    """The machine's 1-minute load average when the load started and when it ended."""
 
 
 def _cpu_s(pid: int) -> float:
@@ -139,6 +141,7 @@ def _one_run(options: Options, connections: int) -> Measured:
             warmup = options.size(1_000, 200)
             nats_pid = _nats_pid(process.pid)
             server_cpu, nats_cpu = _cpu_s(process.pid), _cpu_s(nats_pid)
+            load_before = os.getloadavg()[0]
             load = subprocess.run(
                 [
                     sys.executable, str(WORKLOAD), api_url, SLUG, SECRET, str(SAMPLE),
@@ -147,6 +150,7 @@ def _one_run(options: Options, connections: int) -> Measured:
                 ],
                 capture_output=True, text=True, check=True, timeout=300, cwd=home,
             )  # fmt: skip
+            load_after = os.getloadavg()[0]
             server_cpu = _cpu_s(process.pid) - server_cpu
             nats_cpu = _cpu_s(nats_pid) - nats_cpu
             stored = asyncio.run(_stored(info))
@@ -169,6 +173,7 @@ def _one_run(options: Options, connections: int) -> Measured:
         server_cpu_ms=server_cpu * 1000 / sent_total,
         nats_cpu_ms=nats_cpu * 1000 / sent_total,
         load_cpu_ms=figures["cpu_s"] * 1000 / max(1, len(latencies)),
+        load_average=(load_before, load_after),
     )
 
 
@@ -199,6 +204,8 @@ def run(options: Options) -> Result:
         f"{connections} keep-alive connections, one request at a time each; GitHub push "
         f"sample ({SAMPLE.stat().st_size:,} bytes), a distinct delivery id per request",
         "statuses per run: " + "; ".join(json.dumps(r.statuses) for r in runs),
+        "load average (1 min) at each run's start -> end: "
+        + ", ".join(f"{r.load_average[0]:.1f} -> {r.load_average[1]:.1f}" for r in runs),
         f"stream holds exactly one event per 202 (warm-up included): {'yes' if exact else 'NO'} "
         f"({', '.join(f'{r.stored}/{r.accepted_total}' for r in runs)})",
         "the server runs its recorders (events into SQLite) at the same time, on the same cores",
