@@ -10,7 +10,12 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from proctor.core.errors import BrokerUnavailableError, EventError, ProctorError
+from proctor.core.errors import (
+    BrokerUnavailableError,
+    EventError,
+    ProctorError,
+    StoreUnavailableError,
+)
 from proctor.runtime.api.auth import AuthError
 
 __all__ = ("BodySizeLimit", "error_response", "install_error_handlers")
@@ -41,7 +46,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_proctor(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, ProctorError)
-        if isinstance(error, BrokerUnavailableError):
+        if isinstance(error, BrokerUnavailableError | StoreUnavailableError):
             response = error_response(503, str(error))
             response.headers["Retry-After"] = "5"
             return response

@@ -3,10 +3,15 @@
 SQLite runs in WAL mode (readers never wait for the writer) and every write transaction
 begins ``IMMEDIATE``: it takes the write lock up front and waits for it (busy timeout), where
 a deferred transaction that reads then writes fails at once with "database is locked".
+
+PostgreSQL connections, statements and whole operations are bounded in time (below): a
+server that stops answering makes the store raise ``StoreUnavailableError`` (the API's 503),
+never wait for ever. ``tests/chaos/test_postgres_faults.py`` checks it through a blackhole.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +31,18 @@ __all__ = ("SQLITE_FILE_NAME", "Database", "database_url", "open_database")
 SQLITE_FILE_NAME = "proctor.db"
 _BUSY_TIMEOUT_S = 30.0
 _WRITE = "proctor_write"
+CONNECT_TIMEOUT_S = 5.0
+"""PostgreSQL: a connection not made within this fails (``StoreUnavailableError``)."""
+STATEMENT_TIMEOUT_S = 10.0
+"""PostgreSQL: a statement not answered within this fails (an unreachable server would
+otherwise leave it waiting for ever)."""
+POOL_TIMEOUT_S = 10.0
+"""PostgreSQL: how long an operation waits for a free pooled connection."""
+OPERATION_TIMEOUT_S = 20.0
+"""PostgreSQL: the most one store operation (a read, or a write transaction: connection,
+statements, commit or rollback) takes before ``StoreUnavailableError``. The driver's own
+timeouts add up when a server stops answering mid-operation (a statement, then the rollback
+after it); this bounds the whole, so the API answers 503 rather than hanging."""
 _SCHEMA = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
 
@@ -37,6 +54,12 @@ class Database:
     reader: AsyncEngine
     writer: AsyncEngine
     schema: str | None = None
+    timeout_s: float | None = None
+    """The most one operation may take (``None``: no bound; SQLite waits on its lock)."""
+
+    def bounded(self) -> asyncio.Timeout:
+        """The bound of one operation, as a context manager (``TimeoutError`` past it)."""
+        return asyncio.timeout(self.timeout_s)
 
     @property
     def dialect(self) -> str:
@@ -118,7 +141,18 @@ def open_database(url: str, *, schema: str | None = None, echo: bool = False) ->
                 f"schema {schema!r} must be lowercase letters, digits and '_'", setting="schema"
             )
         options["pool_pre_ping"] = True
+        options["pool_timeout"] = POOL_TIMEOUT_S
+        connect_args: dict[str, Any] = {
+            "timeout": CONNECT_TIMEOUT_S,
+            "command_timeout": STATEMENT_TIMEOUT_S,
+        }
         if schema is not None:
-            options["connect_args"] = {"server_settings": {"search_path": schema}}
+            connect_args["server_settings"] = {"search_path": schema}
+        options["connect_args"] = connect_args
         engine = create_async_engine(parsed, **options)
-    return Database(reader=engine, writer=engine.execution_options(**{_WRITE: True}), schema=schema)
+    return Database(
+        reader=engine,
+        writer=engine.execution_options(**{_WRITE: True}),
+        schema=schema,
+        timeout_s=None if parsed.get_backend_name() == "sqlite" else OPERATION_TIMEOUT_S,
+    )

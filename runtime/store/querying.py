@@ -9,7 +9,8 @@ from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, exists, func, literal_column, select
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.expression import cast
 
@@ -34,7 +35,8 @@ _OFFSET = frozenset({"offset"})
 
 
 class Repository:
-    """Base of a repository: reads through ``db.reader``, writes through ``db.writer``."""
+    """Base of a repository: reads through ``db.reader``, writes through ``db.writer``, each
+    operation within ``db.timeout_s``."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -43,7 +45,7 @@ class Repository:
     async def reading(self) -> AsyncIterator[AsyncConnection]:
         """A connection in a read transaction."""
         with unavailable_as_store_error():
-            async with self.db.reader.connect() as connection:
+            async with self.db.bounded(), self.db.reader.connect() as connection:
                 yield connection
 
     @contextlib.asynccontextmanager
@@ -51,21 +53,38 @@ class Repository:
         """A connection in a write transaction (``BEGIN IMMEDIATE`` on SQLite), committed on
         success."""
         with unavailable_as_store_error():
-            async with self.db.writer.begin() as connection:
+            async with self.db.bounded(), self.db.writer.begin() as connection:
                 yield connection
 
 
 @contextlib.contextmanager
 def unavailable_as_store_error() -> Iterator[None]:
     """Turn "cannot use the database right now" (unreachable, locked, out of disk: what
-    SQLAlchemy calls operational errors) into ``StoreUnavailableError``."""
+    SQLAlchemy calls operational errors; a connection lost in the middle of a statement)
+    into ``StoreUnavailableError``.
+
+    A lost connection matters most: PostgreSQL killing a backend (a restart, a failover,
+    ``pg_terminate_backend``) reaches asyncpg's driver as a plain ``DBAPIError``, or as an
+    ``InternalError`` on its next use, neither an operational error. SQLAlchemy marks both
+    ``connection_invalidated`` (and drops the connection from its pool): the same statement
+    on a new connection may succeed, so they are unavailability, not a refusal of the data.
+    """
     try:
         yield
-    except (OperationalError, InterfaceError) as error:
-        reason = error.orig if error.orig is not None else error
-        raise StoreUnavailableError(f"the store's database is unavailable: {reason}") from None
-    except (OSError, ConnectionError) as error:
-        raise StoreUnavailableError(f"the store's database is unavailable: {error}") from None
+    except DBAPIError as error:
+        lost = error.connection_invalidated
+        if not (lost or isinstance(error, OperationalError | InterfaceError)):
+            raise
+        raise _unavailable(error.orig if error.orig is not None else error) from None
+    except (SQLAlchemyTimeoutError, OSError) as error:  # no pooled connection free; no answer
+        raise _unavailable(error) from None
+
+
+def _unavailable(reason: BaseException) -> StoreUnavailableError:
+    detail = str(reason) or (
+        "no answer in time" if isinstance(reason, TimeoutError) else type(reason).__name__
+    )
+    return StoreUnavailableError(f"the store's database is unavailable: {detail}")
 
 
 def check_limit(limit: int) -> int:

@@ -8,15 +8,18 @@ would block a chatty process). Every process gets ``PYTHONUNBUFFERED`` so lines 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sysconfig
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Self
 
-__all__ = ("PROCTOR", "ProctorProcess")
+from proctor.events.nats_server import EmbeddedNats
+
+__all__ = ("PROCTOR", "ProctorProcess", "own_nats")
 
 PROCTOR = str(Path(sysconfig.get_path("scripts")) / "proctor")
 
@@ -85,3 +88,14 @@ class ProctorProcess:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+
+@contextlib.asynccontextmanager
+async def own_nats(folder: Path) -> AsyncIterator[EmbeddedNats]:
+    """A nats-server the test owns (its data goes with ``folder``)."""
+    server = EmbeddedNats(folder)
+    await asyncio.to_thread(server.start)
+    try:
+        yield server
+    finally:
+        await asyncio.to_thread(server.stop)
