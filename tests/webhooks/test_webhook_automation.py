@@ -1,11 +1,13 @@
 """Wiring a webhook to a flow is one automation: a signed GitHub push to a real local server
 → ``on_event("webhook.<slug>", where=...)`` → ``RunDeployment(parameters={"sha": "{{
-event.payload.after }}"})`` → one run request with that parameter. The engine runs on the
+event.payload.after }}"})`` → one run request with that parameter; one too when the sender
+retries after a 503 (broker down) or after an answer that never came. The engine runs on the
 server's JetStream; the run control is the automations' in-memory fake (the runtime's run
 control is not wired into the server yet)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -148,6 +150,45 @@ async def test_a_delivery_stored_but_never_answered_runs_once_when_the_sender_re
     assert replay.status_code == 401
 
     request = await runs.next_request(timeout_s=30)
+    assert request.parameters == {"sha": json.loads(BRANCH_PUSH)["after"]}
+    await server.recorders[0].wait_recorded((await server.bus.stats()).last_sequence, 60)
+    assert server.store is not None
+    stored = await server.store.events.query(EventFilter(names=[f"webhook.{SLUG}"]))
+    assert len(stored.items) == 1
+    assert len(runs.requests) == 1
+
+
+async def test_broker_down_is_503_and_the_senders_retry_runs_the_deployment_once(
+    server: LocalServer,
+    client: ProctorClient,
+    http: httpx.AsyncClient,
+    engine_and_runs: FakeRuns,
+) -> None:
+    runs = engine_and_runs
+    secret = SECRETS[WebhookPreset.GITHUB]
+    await client.webhooks.create(slug=SLUG, preset=WebhookPreset.GITHUB, secret=secret)
+    branch = signed(WebhookPreset.GITHUB, BRANCH_PUSH)
+    assert server.embedded is not None
+    assert server.bus is not None
+    back = asyncio.Event()
+    chained = server.bus.nc._reconnected_cb  # nats-py has no public way to add a callback
+
+    async def on_reconnect() -> None:
+        back.set()
+        if chained is not None:
+            await chained()
+
+    server.bus.nc._reconnected_cb = on_reconnect
+    server.embedded.stop()
+    down = await http.post(f"/hooks/{SLUG}", content=BRANCH_PUSH, headers=branch.headers)
+    assert down.status_code == 503
+    server.embedded.start()  # same port, same store
+    await asyncio.wait_for(back.wait(), 30)
+
+    retry = await http.post(f"/hooks/{SLUG}", content=BRANCH_PUSH, headers=branch.headers)
+    assert retry.status_code == 202, retry.text
+
+    request = await runs.next_request(timeout_s=60)
     assert request.parameters == {"sha": json.loads(BRANCH_PUSH)["after"]}
     await server.recorders[0].wait_recorded((await server.bus.stats()).last_sequence, 60)
     assert server.store is not None
