@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -100,3 +102,26 @@ async def shared_client(shared_server: LocalServer) -> AsyncIterator[ProctorClie
 async def shared_http(shared_server: LocalServer) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=shared_server.api_url, timeout=30) as sender:
         yield sender
+
+
+@contextlib.asynccontextmanager
+async def broker_down(server: LocalServer) -> AsyncIterator[None]:
+    """The server's embedded NATS stopped for the block; started again after it (same port,
+    same store), returning once the server's bus has reconnected."""
+    assert server.embedded is not None
+    assert server.bus is not None
+    back = asyncio.Event()
+    chained = server.bus.nc._reconnected_cb  # nats-py has no public way to add a callback
+
+    async def on_reconnect() -> None:
+        back.set()
+        if chained is not None:
+            await chained()
+
+    server.bus.nc._reconnected_cb = on_reconnect
+    server.embedded.stop()  # the broker is gone; the API keeps answering
+    try:
+        yield
+    finally:
+        server.embedded.start()
+        await asyncio.wait_for(back.wait(), 30)

@@ -4,7 +4,6 @@ remembered across a restart."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import httpx
@@ -15,6 +14,7 @@ from proctor.runtime.client import ProctorClient
 from proctor.runtime.server import LocalServer
 from proctor.runtime.store import EventFilter
 from proctor.runtime.webhooks import WebhookPreset, delivery_event_id
+from tests.webhooks.conftest import broker_down
 from tests.webhooks.signers import GITHUB_SAMPLES, SECRETS, signed
 
 pytestmark = pytest.mark.nats
@@ -41,25 +41,11 @@ async def test_broker_down_is_503_and_the_senders_retry_is_accepted_once(
 ) -> None:
     slug = await github_webhook(client, "outage")
     request = signed(WebhookPreset.GITHUB, RAW)
-    assert server.embedded is not None
-    assert server.bus is not None
-    back = asyncio.Event()
-    chained = server.bus.nc._reconnected_cb  # nats-py has no public way to add a callback
+    async with broker_down(server):
+        down = await http.post(f"/hooks/{slug}", content=RAW, headers=request.headers)
+        assert down.status_code == 503
+        assert int(down.headers["Retry-After"]) > 0
 
-    async def on_reconnect() -> None:
-        back.set()
-        if chained is not None:
-            await chained()
-
-    server.bus.nc._reconnected_cb = on_reconnect
-    server.embedded.stop()  # the broker is gone; the API keeps answering
-
-    down = await http.post(f"/hooks/{slug}", content=RAW, headers=request.headers)
-    assert down.status_code == 503
-    assert int(down.headers["Retry-After"]) > 0
-
-    server.embedded.start()  # same port, same store
-    await asyncio.wait_for(back.wait(), 30)
     retry = await http.post(f"/hooks/{slug}", content=RAW, headers=request.headers)
     assert retry.status_code == 202, retry.text
     again = await http.post(f"/hooks/{slug}", content=RAW, headers=request.headers)

@@ -7,7 +7,6 @@ control is not wired into the server yet)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -30,6 +29,7 @@ from proctor.runtime.webhooks import WebhookPreset
 from proctor.triggers.state import InMemoryTriggerStateStore
 from tests.automations.conftest import TEST_OPTIONS
 from tests.automations.fakes import FakeRuns, RecordingSender
+from tests.webhooks.conftest import broker_down
 from tests.webhooks.signers import GITHUB_SAMPLES, SECRETS, signed
 
 pytestmark = pytest.mark.nats
@@ -121,6 +121,18 @@ async def test_a_signed_push_runs_the_deployment_once_with_its_sha(
     assert len(stored.items) == 2
 
 
+async def one_run_from(server: LocalServer, runs: FakeRuns) -> None:
+    """The branch push made one run request with its sha, and is stored once."""
+    request = await runs.next_request(timeout_s=60)
+    assert request.parameters == {"sha": json.loads(BRANCH_PUSH)["after"]}
+    assert server.bus is not None
+    assert server.store is not None
+    await server.recorders[0].wait_recorded((await server.bus.stats()).last_sequence, 60)
+    stored = await server.store.events.query(EventFilter(names=[f"webhook.{SLUG}"]))
+    assert len(stored.items) == 1
+    assert len(runs.requests) == 1
+
+
 async def test_a_delivery_stored_but_never_answered_runs_once_when_the_sender_retries(
     server: LocalServer,
     client: ProctorClient,
@@ -128,7 +140,6 @@ async def test_a_delivery_stored_but_never_answered_runs_once_when_the_sender_re
     engine_and_runs: FakeRuns,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    runs = engine_and_runs
     secret = SECRETS[WebhookPreset.GITHUB]
     await client.webhooks.create(slug=SLUG, preset=WebhookPreset.GITHUB, secret=secret)
     branch = signed(WebhookPreset.GITHUB, BRANCH_PUSH)
@@ -148,14 +159,7 @@ async def test_a_delivery_stored_but_never_answered_runs_once_when_the_sender_re
     assert retry.json()["duplicate"] is True
     replay = await http.post(f"/hooks/{SLUG}", content=BRANCH_PUSH, headers=branch.headers)
     assert replay.status_code == 401
-
-    request = await runs.next_request(timeout_s=30)
-    assert request.parameters == {"sha": json.loads(BRANCH_PUSH)["after"]}
-    await server.recorders[0].wait_recorded((await server.bus.stats()).last_sequence, 60)
-    assert server.store is not None
-    stored = await server.store.events.query(EventFilter(names=[f"webhook.{SLUG}"]))
-    assert len(stored.items) == 1
-    assert len(runs.requests) == 1
+    await one_run_from(server, engine_and_runs)
 
 
 async def test_broker_down_is_503_and_the_senders_retry_runs_the_deployment_once(
@@ -164,34 +168,13 @@ async def test_broker_down_is_503_and_the_senders_retry_runs_the_deployment_once
     http: httpx.AsyncClient,
     engine_and_runs: FakeRuns,
 ) -> None:
-    runs = engine_and_runs
     secret = SECRETS[WebhookPreset.GITHUB]
     await client.webhooks.create(slug=SLUG, preset=WebhookPreset.GITHUB, secret=secret)
     branch = signed(WebhookPreset.GITHUB, BRANCH_PUSH)
-    assert server.embedded is not None
-    assert server.bus is not None
-    back = asyncio.Event()
-    chained = server.bus.nc._reconnected_cb  # nats-py has no public way to add a callback
-
-    async def on_reconnect() -> None:
-        back.set()
-        if chained is not None:
-            await chained()
-
-    server.bus.nc._reconnected_cb = on_reconnect
-    server.embedded.stop()
-    down = await http.post(f"/hooks/{SLUG}", content=BRANCH_PUSH, headers=branch.headers)
-    assert down.status_code == 503
-    server.embedded.start()  # same port, same store
-    await asyncio.wait_for(back.wait(), 30)
+    async with broker_down(server):
+        down = await http.post(f"/hooks/{SLUG}", content=BRANCH_PUSH, headers=branch.headers)
+        assert down.status_code == 503
 
     retry = await http.post(f"/hooks/{SLUG}", content=BRANCH_PUSH, headers=branch.headers)
     assert retry.status_code == 202, retry.text
-
-    request = await runs.next_request(timeout_s=60)
-    assert request.parameters == {"sha": json.loads(BRANCH_PUSH)["after"]}
-    await server.recorders[0].wait_recorded((await server.bus.stats()).last_sequence, 60)
-    assert server.store is not None
-    stored = await server.store.events.query(EventFilter(names=[f"webhook.{SLUG}"]))
-    assert len(stored.items) == 1
-    assert len(runs.requests) == 1
+    await one_run_from(server, engine_and_runs)
