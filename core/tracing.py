@@ -16,6 +16,7 @@ import contextlib
 import importlib.metadata
 import re
 from collections.abc import Iterator, Mapping
+from contextvars import Token
 from typing import Final
 
 from opentelemetry import context as otel_context
@@ -116,20 +117,21 @@ def parent_context(traceparent: str | None) -> otel_context.Context | None:
 
 
 def mark_error(span: Span, description: str, error_type: str | None = None) -> None:
-    """Set ``span``'s status to error. Only the type of an exception is recorded, never its
-    message: messages of HTTP clients and user code may hold URLs and other secrets."""
+    """Set ``span``'s status to error, with ``error.type``. ``description`` must hold no
+    secret: a state name, an exception's type, an ``ActionError``'s message (secret-free by
+    contract), never another exception's message (an HTTP client's holds the URL)."""
     span.set_status(StatusCode.ERROR, description)
     if error_type is not None:
         span.set_attribute("error.type", error_type)
 
 
-def attach_span(span: Span) -> object:
+def attach_span(span: Span) -> Token[otel_context.Context]:
     """Make ``span`` current (without ending it) until ``detach_span`` of what this returns."""
     return otel_context.attach(trace.set_span_in_context(span))
 
 
-def detach_span(token: object) -> None:
-    otel_context.detach(token)  # type: ignore[arg-type]  # the API's Token type is generic
+def detach_span(token: Token[otel_context.Context]) -> None:
+    otel_context.detach(token)
 
 
 @contextlib.contextmanager
