@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections import Counter
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from uuid import UUID
 
+from sqlalchemy import bindparam, text
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+
 from proctor.events.bus import EventBus
 
-__all__ = ("DeliveryReport", "classify", "stored_event_ids")
+__all__ = ("DeliveryReport", "classify", "dead_letters", "indexed_event_ids", "stored_event_ids")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,3 +68,39 @@ async def stored_event_ids(bus: EventBus, timeout_s: float = 10.0) -> list[UUID]
     count = (await bus.stats()).messages
     async with await bus.subscribe(start="all") as feed:
         return [(await feed.next(timeout_s)).id for _ in range(count)]
+
+
+async def indexed_event_ids(
+    database_url: str, names: Iterable[str], *, expected: set[UUID], timeout_s: float = 90.0
+) -> list[UUID]:
+    """The ids of the events named ``names`` in a store's events index (read straight from
+    its database, another process's), once ``expected`` are all there or ``timeout_s`` has
+    passed (the checker then names what is missing)."""
+    query = text("SELECT id FROM event WHERE event IN :names").bindparams(
+        bindparam("names", expanding=True)
+    )
+    engine = create_async_engine(database_url, poolclass=NullPool)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while True:
+            async with engine.connect() as connection:
+                rows = (await connection.execute(query, {"names": list(names)})).all()
+            ids = [UUID(str(row.id)) for row in rows]
+            if expected <= set(ids) or time.monotonic() > deadline:
+                return ids
+            await asyncio.sleep(0.2)  # allow-sleep: polling another process's store
+    finally:
+        await engine.dispose()
+
+
+async def dead_letters(database_url: str) -> list[tuple[str, str, str]]:
+    """(event name, reason, error) of every message a store's recorder dead-lettered."""
+    engine = create_async_engine(database_url, poolclass=NullPool)
+    try:
+        async with engine.connect() as connection:
+            rows = await connection.execute(
+                text("SELECT event_name, reason, error FROM dead_letter")
+            )
+            return [(row.event_name, row.reason, row.error) for row in rows]
+    finally:
+        await engine.dispose()

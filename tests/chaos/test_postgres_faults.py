@@ -29,7 +29,7 @@ from proctor import emit_event, flow, get_run_context, task
 from proctor.events.emit import reset_default_publisher
 from proctor.events.model import Event
 from proctor.runtime.api.serve import free_port
-from tests.chaos.checker import DeliveryReport, classify
+from tests.chaos.checker import DeliveryReport, classify, dead_letters, indexed_event_ids
 from tests.chaos.postgres import ChaosDatabase, chaos_database, needs_postgres
 from tests.chaos.processes import ProctorProcess, own_nats
 from tests.chaos.proxy import FaultProxy
@@ -223,22 +223,6 @@ class Load:
         return self.poster.sent | {emitted for _, emitted in self.flows.done}
 
 
-async def stored_ids(db: ChaosDatabase, expected: set[UUID], timeout_s: float) -> list[UUID]:
-    """The ids of the stored load events once ``expected`` are all stored (or the timeout
-    has passed: then the checker names what is missing)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        rows = await db.rows(
-            "SELECT id FROM event WHERE event IN (:posted, :emitted)",
-            posted=POSTED,
-            emitted=EMITTED,
-        )
-        ids = [UUID(str(row.id)) for row in rows]
-        if expected <= set(ids) or time.monotonic() > deadline:
-            return ids
-        await asyncio.sleep(0.2)  # allow-sleep: polling another process's store
-
-
 @dataclass(frozen=True)
 class Stored:
     report: DeliveryReport
@@ -251,12 +235,14 @@ async def check_store(db: ChaosDatabase, load: Load) -> Stored:
     """Every acknowledged event stored once, no dead letter, every flow run's states stored
     once and in order, its current state Completed."""
     waited = time.monotonic()
-    stored = await stored_ids(db, load.acknowledged, STORED_WAIT_S)
+    stored = await indexed_event_ids(
+        db.url(), (POSTED, EMITTED), expected=load.acknowledged, timeout_s=STORED_WAIT_S
+    )
     caught_up_s = time.monotonic() - waited
     report = classify(load.sent, load.acknowledged, stored)
     assert report.ok, report.summary()
-    dead = await db.rows("SELECT event_name, reason, error FROM dead_letter")
-    assert not dead, f"dead-lettered: {[tuple(row) for row in dead][:5]}"
+    dead = await dead_letters(db.url())
+    assert not dead, f"dead-lettered: {dead[:5]}"
     runs = {run_id for run_id, _ in load.flows.done}
     states = await db.rows(
         "SELECT run_id, name FROM run_state WHERE run_kind = 'flow-run' "
