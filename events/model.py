@@ -84,7 +84,10 @@ class Event(BaseModel):
             raise ValueError(
                 "naive datetime: give a timezone-aware one, e.g. datetime.now(timezone.utc)"
             )
-        return value.astimezone(UTC)
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError(f"{value.isoformat()} is out of range once in UTC") from None
 
     @field_validator("traceparent", mode="after")
     @classmethod

@@ -52,10 +52,6 @@ def dead_letter_id(data: bytes) -> UUID:
     return uuid.uuid5(DEAD_LETTER_NAMESPACE, hashlib.sha256(data).hexdigest())
 
 
-def _describe(error: Exception) -> str:
-    return str(error) if isinstance(error, EventError) else f"{type(error).__name__}: {error}"
-
-
 def _check_times(change: StateChange) -> None:
     """``ValueError`` naming a time of the state or run given without a timezone (naive and
     aware times cannot be compared: which state is the latest would be unknowable)."""
@@ -152,8 +148,8 @@ class Projection:
         self.messages += 1
         try:
             event = Event.from_wire(data)
-        except Exception as error:  # EventError, or what a validator let through (an overflow)
-            self.dead_letter(sequence, event_name, data, UNDECODABLE, _describe(error))
+        except EventError as error:
+            self.dead_letter(sequence, event_name, data, UNDECODABLE, str(error))
             return
         self._index(event, data)
         try:

@@ -42,6 +42,14 @@ def test_naive_datetime_is_rejected_naming_the_field() -> None:
     assert caught.value.field == "occurred"
 
 
+def test_a_time_out_of_range_in_utc_is_an_event_error_naming_the_field() -> None:
+    data = b'{"event": "a.b", "resource": {"proctor.resource.id": "x"}, '
+    data += b'"occurred": "9999-12-31T23:59:59-05:00"}'
+    with pytest.raises(EventError, match=r"occurred.*out of range") as caught:
+        Event.from_wire(data)
+    assert caught.value.field == "occurred"
+
+
 def test_missing_resource_id_names_the_field() -> None:
     with pytest.raises(EventError, match=r"resource.*proctor\.resource\.id") as caught:
         Event.build("a.b", {"env": "prod"})
