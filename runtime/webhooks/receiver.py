@@ -26,12 +26,12 @@ from typing import Any, Final
 from proctor.core.errors import BusError, EventTooLargeError, StoreError, WebhookRejectedError
 from proctor.events.bus.base import EventBus
 from proctor.events.model import utcnow
-from proctor.runtime.webhook_spans import webhook_span
 from proctor.runtime.webhooks.intake import accept, rejection_event
 from proctor.runtime.webhooks.mapping import WebhookRequest
 from proctor.runtime.webhooks.reasons import RejectReason, http_status, reject
 from proctor.runtime.webhooks.registry import WebhookRegistry
 from proctor.runtime.webhooks.replay import DeliveryClaim, ReplayGuard
+from proctor.runtime.webhooks.spans import webhook_span
 
 __all__ = ("DEFAULT_PUBLISH_TIMEOUT_S", "RETRY_AFTER_S", "Reply", "WebhookReceiver")
 
@@ -98,7 +98,7 @@ class WebhookReceiver:
             if not self._connected():
                 raise BusError("not connected")
             async with asyncio.timeout(self.publish_timeout_s):
-                # tracing: a span per accepted delivery; its event carries it (webhook_spans)
+                # tracing: a span per accepted delivery; its event carries it (spans.py)
                 with webhook_span(webhook.slug, request.headers, accepted.event) as event:
                     receipt = await self.bus.publish(event)
         except (BusError, TimeoutError, EventTooLargeError) as error:
