@@ -66,9 +66,13 @@ class StateCache:
         self._records[ref] = versioned
         self.plan(ref, versioned.record)
 
-    def store_now(self, ref: StateRef, record: Record, current: Versioned) -> bool:
+    def store_now(
+        self, ref: StateRef, record: Record, current: Versioned, *, planned: bool = False
+    ) -> bool:
         """Save ``record`` (made from the cached ``current``) if the store can at once;
-        ``False`` if it cannot (then use ``change``, which reads the record again)."""
+        ``False`` if it cannot (then use ``change``, which reads the record again).
+        ``planned``: the caller knows that the visit planned for ``current`` comes no later
+        than the one ``record`` needs (so planning is skipped)."""
         try:
             revision = self.store.save_now(ref, record, current.revision)
         except TriggerStateConflictError:
@@ -77,7 +81,8 @@ class StateCache:
         if revision is None:
             return False
         self._records[ref] = Versioned(record, revision)
-        self.plan(ref, record)
+        if not planned:
+            self.plan(ref, record)
         return True
 
     async def change(self, ref: StateRef, change: Callable[[Record | None], C]) -> C:

@@ -44,6 +44,7 @@ from proctor.triggers.evaluation.windows import (
     WindowStep,
     arm,
     deadline_of,
+    on_count,
     on_deadline,
     on_event,
 )
@@ -258,18 +259,31 @@ class TriggerEvaluator:
         state = self._state
         for hit in hits:
             node = hit.node
-            if not node.accepts(event):
-                continue
-            if node.where is not None:
-                if document is None:
-                    document = event_document(event)
-                if not node.where.matches(document):
+            if node.filters:
+                if not node.accepts(event):
                     continue
-            bucket = node.bucket_of(event)
-            ref = StateRef(node.key, node.node_id, bucket)
+                if node.where is not None:
+                    if document is None:
+                        document = event_document(event)
+                    if not node.where.matches(document):
+                        continue
+            ref = node.root_ref or StateRef(node.key, node.node_id, node.bucket_of(event))
+            bucket = ref.bucket
             cached = state.get(ref)
+            if cached is not None and node.counts_only and type(cached.record) is EventRecord:
+                # The commonest case: a count in a cached record, saved at once. A reactive
+                # record's visit is due ``keep`` after it was touched: already planned if
+                # it was touched now.
+                record, counted = on_count(node, cached.record, event_id, occurred, now)
+                if record is None or state.store_now(
+                    ref, record, cached, planned=cached.record.touched == now
+                ):
+                    if counted is not None:
+                        fired.append((node, event_firing(node, bucket, counted, occurred, now)))
+                    continue
+                cached = None  # could not save at once: the general path reads it again
             step: WindowStep | None = None
-            if cached is not None and type(cached.record) is EventRecord:  # the common case
+            if cached is not None and type(cached.record) is EventRecord:
                 step = on_event(
                     node,
                     cached.record,

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from proctor.triggers.evaluation.nodes import CombineNode, EventNode, ScheduleNode
 from proctor.triggers.evaluation.windows import Absence
-from proctor.triggers.firing import Firing, merged_events, prefixed_firing_id
+from proctor.triggers.firing import Firing, merged_events, prefixed_firing_id, uuids
 from proctor.triggers.schedules import slot_id
 
 __all__ = ("absence_firing", "combined_firing", "event_firing", "slot_firing")
@@ -21,14 +21,15 @@ def event_firing(
     now: datetime,
 ) -> Firing:
     """A reactive trigger reached its threshold: its id is derived from the events counted."""
-    parts = ("reactive", *(format(item, "032x") for item in sorted(counted)))
+    ordered = sorted(counted)
+    hexes = ("%032x\x1f" * len(ordered))[:-1] % tuple(ordered)  # one id part per event
     return Firing(
-        id=prefixed_firing_id(node.id_prefix, bucket, parts),
+        id=prefixed_firing_id(node.id_prefix, bucket, ("reactive", hexes)),
         trigger=node.key,
         path=node.path,
         kind="reactive",
         bucket=bucket,
-        events=tuple(UUID(int=item) for item in counted),
+        events=uuids(counted),
         occurred=occurred,
         evaluated=now,
     )

@@ -25,6 +25,7 @@ from proctor.triggers.definitions import (
 from proctor.triggers.definitions.labels import split_key
 from proctor.triggers.firing import firing_prefix, path_text
 from proctor.triggers.schedules import CatchUp, Schedule
+from proctor.triggers.state.records import StateRef
 from proctor.triggers.where import Where, compile_where
 
 __all__ = ("CombineNode", "EventNode", "Node", "ScheduleNode", "compile_tree", "walk_nodes")
@@ -63,6 +64,18 @@ class EventNode(_Base):
     threshold: int
     within: timedelta | None
     proactive: bool
+    counts_only: bool = field(init=False)
+    """Reactive without ``after``: each event is counted (``windows.on_count``)."""
+    filters: bool = field(init=False)
+    """Has ``match``, ``match_related`` or ``where``: not every event of its names passes."""
+    root_ref: StateRef | None = field(init=False)
+    """The one record of a node without ``for_each`` (made once, not per event)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.counts_only = not self.proactive and not self.after
+        self.filters = self.match is not None or bool(self.related) or self.where is not None
+        self.root_ref = None if self.for_each else StateRef(self.key, self.node_id, ())
 
     @property
     def discriminator(self) -> tuple[str, tuple[str, ...]] | None:

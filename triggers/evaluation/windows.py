@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from proctor.triggers.evaluation.nodes import EventNode
-from proctor.triggers.state.records import MAX_COUNTED, EventRecord, remember
+from proctor.triggers.state.records import MAX_COUNTED, SEEN_CAPACITY, EventRecord, remember
 
-__all__ = ("Absence", "WindowStep", "arm", "deadline_of", "on_deadline", "on_event")
+__all__ = ("Absence", "WindowStep", "arm", "deadline_of", "on_count", "on_deadline", "on_event")
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +119,30 @@ def on_event(
             opened, count, counted = occurred, 0, ()  # heartbeat: the next window starts now
     new = EventRecord(opened, count, counted, remember(seen, event_id), opener, now)
     return WindowStep(new, counted=fired, occurred=occurred, absence=absence)
+
+
+def on_count(
+    node: EventNode, record: EventRecord, event_id: int, occurred: datetime, now: datetime
+) -> tuple[EventRecord | None, tuple[int, ...] | None]:
+    """``on_event`` for the commonest case, a reactive trigger without ``after`` (where every
+    event of a wanted name is an ``expect`` event) and a bucket that has a record: the new
+    record (``None``: unchanged) and the ids counted if it fired. It makes no ``WindowStep``;
+    the evaluator calls it for every count."""
+    seen = record.seen
+    if event_id in seen or event_id in record.counted:
+        return None, None
+    counted: tuple[int, ...]
+    opened, within = record.opened, node.within
+    if opened is None or (within is not None and occurred >= opened + within):
+        opened, count, counted = occurred, 1, (event_id,)  # a new window
+    else:
+        count, counted = record.count + 1, record.counted
+        counted = (*counted, event_id) if len(counted) < MAX_COUNTED else _count(counted, event_id)
+    fired = None
+    if count >= node.threshold:
+        fired, opened, count, counted = counted, None, 0, ()
+    kept = seen if len(seen) < SEEN_CAPACITY else seen[1 - SEEN_CAPACITY :]
+    return EventRecord(opened, count, counted, (*kept, event_id), None, now), fired
 
 
 def on_deadline(node: EventNode, record: EventRecord, now: datetime) -> WindowStep:

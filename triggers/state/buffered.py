@@ -111,9 +111,10 @@ class BufferedTriggerStateStore(TriggerStateStore):
     def _save(self, ref: StateRef, entry: _Entry, record: Record, revision: int | None) -> int:
         if entry.local != revision:
             raise TriggerStateConflictError(ref.trigger, expected=revision)
-        entry.record, entry.local = record, self._next()
+        self._revision += 1  # ``_next()``, inlined: this runs for every count
+        entry.record, entry.local = record, self._revision
         self._dirty.add(ref)
-        return entry.local
+        return self._revision
 
     async def delete(self, ref: StateRef, revision: int) -> None:
         entry = await self._entry(ref)
