@@ -127,19 +127,25 @@ def _parse_time(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
 
 
+def _json_text(value: str | None) -> str:
+    """A string that needs no escaping (hex, ISO times, UUIDs) as a JSON value, or null."""
+    return "null" if value is None else f'"{value}"'
+
+
 def encode_record(bucket: tuple[str, ...], record: Record) -> bytes:
     """``record`` (and its bucket, so a scan can recover it) as JSON bytes."""
     body: dict[str, Any]
-    if isinstance(record, EventRecord):
-        body = {
-            "kind": "event",
-            "opened": _time(record.opened),
-            "count": record.count,
-            "counted": _ids(record.counted),
-            "seen": _ids(record.seen),
-            "opener": _id(record.opener),
-        }
-    elif isinstance(record, CombineRecord):
+    if isinstance(record, EventRecord):  # written for every changed bucket at each checkpoint:
+        # the JSON is put together here (``json.dumps`` would scan kilobytes of hex for
+        # characters to escape); only the bucket's values can need escaping.
+        return (
+            f'{{"kind":"event","opened":{_json_text(_time(record.opened))},'
+            f'"count":{int(record.count)},"counted":"{_ids(record.counted)}",'
+            f'"seen":"{_ids(record.seen)}","opener":{_json_text(_id(record.opener))},'
+            f'"touched":"{record.touched.isoformat()}",'
+            f'"bucket":{json.dumps(list(bucket), separators=(",", ":"))}}}'
+        ).encode()
+    if isinstance(record, CombineRecord):
         body = {
             "kind": "combine",
             "fired": [[f.model_dump(mode="json") for f in group] for group in record.fired],
