@@ -14,20 +14,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, cast
 
-import nats.errors
 import nats.js.errors
 from nats.aio.client import Client as NatsClient
-from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 
-from proctor.core.errors import BrokerUnavailableError, BusError, ConfigurationError
+from proctor.core.errors import BusError, ConfigurationError
+from proctor.events.bus.pulling import ACK, IN_PROGRESS, NAK, PullInbox, stream_position
 from proctor.events.bus.retrying import with_retries
 from proctor.events.model import Event
 from proctor.events.names import NameFilter, matches_any
@@ -45,6 +45,11 @@ __all__ = (
     "MemoryDurableState",
     "start_at",
 )
+
+log = logging.getLogger(__name__)
+
+_CONFIRM_TIMEOUT_S = 5.0
+"""How long a batch's acknowledgements may go unconfirmed before ``BrokerUnavailableError``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +179,7 @@ def start_at(config: api.ConsumerConfig, start: Literal["all", "new"] | datetime
 
 
 class JetStreamDurableConsumer(DurableConsumer):
-    """A durable JetStream pull consumer with explicit acks."""
+    """A durable JetStream pull consumer with explicit acks (fetched through ``PullInbox``)."""
 
     def __init__(
         self,
@@ -191,7 +196,7 @@ class JetStreamDurableConsumer(DurableConsumer):
         self._js = js
         self._stream = stream
         self._prefix = prefix
-        self._sub: JetStreamContext.PullSubscription | None = None
+        self._inbox = PullInbox(nc, js._prefix, stream, name)
 
     async def open(self, *, deadline_s: float = 30.0) -> None:
         """Create the consumer (or update an existing one's limits) and bind to it.
@@ -229,73 +234,39 @@ class JetStreamDurableConsumer(DurableConsumer):
             )
         except nats.js.errors.APIError as error:
             raise BusError(f"JetStream refused durable consumer {self.name!r}: {error}") from None
-        self._sub = await self._js.pull_subscribe_bind(durable=self.name, stream=self._stream)
-
-    def _delivery(self, msg: Msg) -> Delivery:
-        meta = msg.metadata
-        return Delivery(
-            sequence=meta.sequence.stream,
-            event_name=msg.subject[len(self._prefix) + 1 :],
-            data=msg.data,
-            attempt=meta.num_delivered,
-            max_deliver=self.options.max_deliver,
-            handle=msg,
-        )
+        await self._inbox.open()
 
     async def _fetch(self, max_messages: int, timeout_s: float) -> list[Delivery]:
-        if self._sub is None:
-            raise BusError(f"durable consumer {self.name!r} is closed")
-        try:
-            msgs = await self._sub.fetch(max_messages, timeout=max(timeout_s, 0.01))
-        except (TimeoutError, nats.errors.TimeoutError):
-            return []
-        except nats.errors.ConnectionClosedError:
-            raise BusError("the event bus connection is closed") from None
-        except (
-            nats.errors.ConnectionReconnectingError,
-            nats.errors.NoRespondersError,
-            nats.js.errors.ServiceUnavailableError,  # 503: the consumer's leader is being elected
-        ) as error:
-            reason = type(error).__name__
-            raise BrokerUnavailableError(f"cannot fetch from NATS: {reason}") from None
-        return [self._delivery(m) for m in msgs]
+        pulled = await self._inbox.fetch(max_messages, max(timeout_s, 0.01))
+        start, max_deliver = len(self._prefix) + 1, self.options.max_deliver
+        deliveries: list[Delivery] = []
+        for subject, reply, data in pulled:
+            position = stream_position(reply)
+            if position is None:  # not from JetStream: never acknowledged, never handed out
+                log.warning("durable consumer %r: skipped a message on %r", self.name, subject)
+                continue
+            name = subject[start:].decode()
+            deliveries.append(Delivery(position[0], name, data, position[1], max_deliver, reply))
+        return deliveries
 
-    async def _each(
-        self, deliveries: Sequence[Delivery], action: Callable[[Msg], Awaitable[None]]
-    ) -> None:
-        for delivery in deliveries:
-            msg = delivery.handle
-            assert isinstance(msg, Msg)
-            with contextlib.suppress(nats.errors.MsgAlreadyAckdError):
-                await action(msg)
-        try:
-            await self._nc.flush(timeout=5)
-        except (nats.errors.TimeoutError, nats.errors.ConnectionClosedError) as error:
-            # Not confirmed: what was not acknowledged is delivered again (recording is
-            # idempotent), so this is a warning for the caller, not a loss.
-            raise BrokerUnavailableError(f"acks not confirmed: {type(error).__name__}") from None
+    async def _settle(self, deliveries: Sequence[Delivery], body: bytes) -> None:
+        replies = cast("list[bytes]", [d.handle for d in deliveries])
+        # Not confirmed: what was not acknowledged is delivered again (recording is
+        # idempotent), so a BrokerUnavailableError is a warning for the caller, not a loss.
+        await self._inbox.settle(replies, body, _CONFIRM_TIMEOUT_S)
 
     async def ack(self, deliveries: Sequence[Delivery]) -> None:
-        if not deliveries:
-            return
-        await self._each(deliveries[:-1], lambda msg: msg.ack())
-        # The last one waits for the server's confirmation: acks of one connection are
-        # processed in order, so once it is confirmed the ack floor covers the whole batch.
-        last = deliveries[-1].handle
-        assert isinstance(last, Msg)
-        try:
-            with contextlib.suppress(nats.errors.MsgAlreadyAckdError):
-                await last.ack_sync(timeout=5)
-        except nats.errors.TimeoutError:
-            # Not confirmed: redelivered if it was lost (recording is idempotent).
-            raise BrokerUnavailableError("the ack of a batch was not confirmed in 5 s") from None
+        await self._settle(deliveries, ACK)
 
     async def nak(self, deliveries: Sequence[Delivery], *, delay: timedelta | None = None) -> None:
-        seconds = delay.total_seconds() if delay is not None else None
-        await self._each(deliveries, lambda msg: msg.nak(delay=seconds))
+        if delay is None or delay <= timedelta(0):
+            await self._settle(deliveries, NAK)
+        else:
+            nanoseconds = int(delay.total_seconds() * 1e9)
+            await self._settle(deliveries, NAK + b' {"delay":%d}' % nanoseconds)
 
     async def in_progress(self, deliveries: Sequence[Delivery]) -> None:
-        await self._each(deliveries, lambda msg: msg.in_progress())
+        await self._settle(deliveries, IN_PROGRESS)
 
     async def state(self) -> ConsumerState:
         info = await self._js.consumer_info(self._stream, self.name)
@@ -308,10 +279,7 @@ class JetStreamDurableConsumer(DurableConsumer):
         )
 
     async def close(self) -> None:
-        if self._sub is not None:
-            sub, self._sub = self._sub, None
-            with contextlib.suppress(nats.errors.Error):
-                await sub.unsubscribe()
+        await self._inbox.close()
 
     async def delete(self) -> None:
         await self.close()
