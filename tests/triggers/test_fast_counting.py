@@ -129,10 +129,10 @@ def test_on_count_is_on_event_for_reactive_triggers_without_after(
     node = compile_tree("k", EventTrigger(expect=("a.b",), threshold=threshold, within=within))
     assert isinstance(node, EventNode)
     assert node.counts_only
-    record = on_event(node, None, 100, T0, expected=True, opens=False, now=T0).record
+    record = on_event(node, None, bytes(16), T0, expected=True, opens=False, now=T0).record
     assert record is not None
-    for event_id, minute in arrivals:
-        at = T0 + timedelta(minutes=minute)
+    for number, minute in arrivals:
+        at, event_id = T0 + timedelta(minutes=minute), number.to_bytes(16, "big")
         step = on_event(node, record, event_id, at, expected=True, opens=False, now=at)
         counted_record, fired = on_count(node, record, event_id, at, at)
         assert counted_record == step.record

@@ -22,12 +22,22 @@ from proctor.triggers.state import (
     TriggerStateStore,
     decode_record,
     encode_record,
+    holds,
+    keep_latest,
+    unpack_ids,
 )
 from tests.triggers.conftest import OpenStore
 from tests.triggers.support import T0, event
 
 REF = StateRef("automation-1", "0123456789abcdef", ("shop.order.7", ""))
-RECORD = EventRecord(T0, 2, (1, 2**127 + 5), (7, 1, 2**127 + 5), 7, T0)
+
+
+def ids(*values: int) -> bytes:
+    """Event ids as a record keeps them: 16 bytes each, packed."""
+    return b"".join(value.to_bytes(16, "big") for value in values)
+
+
+RECORD = EventRecord(T0, 2, ids(1, 2**127 + 5), ids(7, 1, 2**127 + 5), ids(7), T0)
 
 
 def test_records_round_trip_through_json() -> None:
@@ -36,7 +46,33 @@ def test_records_round_trip_through_json() -> None:
     assert decode_record(encode_record((), schedule)) == ((), schedule)
 
 
-IDS = st.lists(st.integers(0, 2**128 - 1), max_size=70).map(tuple)
+def test_packed_ids_are_matched_as_whole_ids() -> None:
+    first = ids(0x0102030405060708_1112131415161718)
+    second = ids(0x2122232425262728_3132333435363738)
+    straddling = (first + second)[8:24]  # the end of one id and the start of the next
+    assert not holds(first + second, straddling)
+    assert holds(first + second + straddling, straddling)  # found after a misaligned match
+    assert holds(first + second, second)
+    assert keep_latest(ids(1, 2, 3), ids(4), 3) == ids(2, 3, 4)
+    assert keep_latest(ids(1), ids(4), 3) == ids(1, 4)
+    assert unpack_ids(ids(1, 2)) == [ids(1), ids(2)]
+
+
+def test_a_record_stored_with_uuid_lists_still_reads_back() -> None:
+    earlier = {
+        "kind": "event",
+        "opened": T0.isoformat(),
+        "count": 2,
+        "counted": [str(UUID(int=1)), str(UUID(int=2**127 + 5))],
+        "seen": [str(UUID(int=7)), str(UUID(int=1)), str(UUID(int=2**127 + 5))],
+        "opener": str(UUID(int=7)),
+        "touched": T0.isoformat(),
+        "bucket": list(REF.bucket),
+    }
+    assert decode_record(json.dumps(earlier).encode()) == (REF.bucket, RECORD)
+
+
+IDS = st.lists(st.integers(0, 2**128 - 1), max_size=70).map(lambda values: ids(*values))
 TIMES = st.datetimes(timezones=st.just(UTC)).map(lambda at: at.astimezone(UTC))
 
 
@@ -49,7 +85,7 @@ TIMES = st.datetimes(timezones=st.just(UTC)).map(lambda at: at.astimezone(UTC))
         count=st.integers(0, 10**6),
         counted=IDS,
         seen=IDS,
-        opener=st.none() | st.integers(0, 2**128 - 1),
+        opener=st.none() | st.binary(min_size=16, max_size=16),
         touched=TIMES,
     ),
 )
@@ -62,9 +98,9 @@ def test_event_records_are_written_as_json_dumps_would(
         "kind": "event",
         "opened": None if record.opened is None else record.opened.isoformat(),
         "count": record.count,
-        "counted": "".join(format(i, "032x") for i in record.counted),
-        "seen": "".join(format(i, "032x") for i in record.seen),
-        "opener": None if record.opener is None else str(UUID(int=record.opener)),
+        "counted": record.counted.hex(),
+        "seen": record.seen.hex(),
+        "opener": None if record.opener is None else str(UUID(bytes=record.opener)),
         "touched": record.touched.isoformat(),
         "bucket": list(bucket),
     }

@@ -94,7 +94,7 @@ Fired = list[tuple[Node, Firing]]
 
 
 def _event_change(
-    node: EventNode, hit: Hit, event_id: int, occurred: datetime, now: datetime
+    node: EventNode, hit: Hit, event_id: bytes, occurred: datetime, now: datetime
 ) -> Callable[[Record | None], WindowStep]:
     """The change an event makes to a bucket of ``node`` (see ``windows.on_event``)."""
 
@@ -255,7 +255,7 @@ class TriggerEvaluator:
             return []
         document = None
         fired: Fired = []
-        event_id, occurred = event.id.int, event.occurred
+        event_id, occurred = event.id.bytes, event.occurred
         state = self._state
         for hit in hits:
             node = hit.node

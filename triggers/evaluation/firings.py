@@ -9,6 +9,7 @@ from proctor.triggers.evaluation.nodes import CombineNode, EventNode, ScheduleNo
 from proctor.triggers.evaluation.windows import Absence
 from proctor.triggers.firing import Firing, merged_events, prefixed_firing_id, uuids
 from proctor.triggers.schedules import slot_id
+from proctor.triggers.state.records import unpack_ids
 
 __all__ = ("absence_firing", "combined_firing", "event_firing", "slot_firing")
 
@@ -16,20 +17,21 @@ __all__ = ("absence_firing", "combined_firing", "event_firing", "slot_firing")
 def event_firing(
     node: EventNode,
     bucket: tuple[str, ...],
-    counted: tuple[int, ...],
+    counted: bytes,
     occurred: datetime,
     now: datetime,
 ) -> Firing:
-    """A reactive trigger reached its threshold: its id is derived from the events counted."""
-    ordered = sorted(counted)
-    hexes = ("%032x\x1f" * len(ordered))[:-1] % tuple(ordered)  # one id part per event
+    """A reactive trigger reached its threshold: its id is derived from the events counted
+    (their ids in hex, in order, one id part each)."""
+    ids = unpack_ids(counted)
+    hexes = "\x1f".join([item.hex() for item in sorted(ids)])
     return Firing(
         id=prefixed_firing_id(node.id_prefix, bucket, ("reactive", hexes)),
         trigger=node.key,
         path=node.path,
         kind="reactive",
         bucket=bucket,
-        events=uuids(counted),
+        events=uuids([int.from_bytes(item, "big") for item in ids]),
         occurred=occurred,
         evaluated=now,
     )
@@ -39,7 +41,7 @@ def absence_firing(
     node: EventNode, bucket: tuple[str, ...], absence: Absence, now: datetime
 ) -> Firing:
     """A proactive window fell short: its id is derived from the window (opener and start)."""
-    opener = None if absence.opener is None else UUID(int=absence.opener)
+    opener = None if absence.opener is None else UUID(bytes=absence.opener)
     parts = ("proactive", str(opener or ""), absence.opened.isoformat())
     return Firing(
         id=prefixed_firing_id(node.id_prefix, bucket, parts),

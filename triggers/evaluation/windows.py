@@ -18,9 +18,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Final
 
 from proctor.triggers.evaluation.nodes import EventNode
-from proctor.triggers.state.records import MAX_COUNTED, SEEN_CAPACITY, EventRecord, remember
+from proctor.triggers.state.records import (
+    ID_SIZE,
+    MAX_COUNTED,
+    SEEN_CAPACITY,
+    EventRecord,
+    holds,
+    keep_latest,
+)
 
 __all__ = ("Absence", "WindowStep", "arm", "deadline_of", "on_count", "on_deadline", "on_event")
 
@@ -31,7 +39,7 @@ class Absence:
 
     opened: datetime
     closed: datetime
-    opener: int | None
+    opener: bytes | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,18 +47,21 @@ class WindowStep:
     """The outcome of a step: the new record (``None``: unchanged) and what fired, if anything."""
 
     record: EventRecord | None = None
-    counted: tuple[int, ...] | None = None
-    """Reactive firing: the ids of the events counted."""
+    counted: bytes | None = None
+    """Reactive firing: the ids of the events counted (packed)."""
     occurred: datetime | None = None
     absence: Absence | None = None
 
 
 UNCHANGED = WindowStep()
+_COUNTED_BYTES: Final = MAX_COUNTED * ID_SIZE
+_SEEN_BYTES: Final = SEEN_CAPACITY * ID_SIZE
+_KEEP_SEEN: Final = (1 - SEEN_CAPACITY) * ID_SIZE
 
 
 def arm(now: datetime) -> EventRecord:
     """A record with a window open at ``now`` (a proactive trigger just loaded)."""
-    return EventRecord(opened=now, count=0, counted=(), seen=(), opener=None, touched=now)
+    return EventRecord(opened=now, count=0, counted=b"", seen=b"", opener=None, touched=now)
 
 
 def deadline_of(node: EventNode, record: EventRecord) -> datetime | None:
@@ -61,29 +72,23 @@ def deadline_of(node: EventNode, record: EventRecord) -> datetime | None:
     return record.opened + within
 
 
-def _count(counted: tuple[int, ...], event_id: int) -> tuple[int, ...]:
-    if len(counted) < MAX_COUNTED:
-        return (*counted, event_id)
-    return (*counted[1 - MAX_COUNTED :], event_id)
-
-
 def on_event(
     node: EventNode,
     record: EventRecord | None,
-    event_id: int,
+    event_id: bytes,
     occurred: datetime,
     *,
     expected: bool,
     opens: bool,
     now: datetime,
 ) -> WindowStep:
-    """Apply one event to a bucket. ``expected``/``opens``: whether its name is in
-    ``expect``/``after``."""
-    if record is not None and (event_id in record.seen or event_id in record.counted):
+    """Apply one event (its 16-byte id) to a bucket. ``expected``/``opens``: whether its name
+    is in ``expect``/``after``."""
+    if record is not None and (holds(record.seen, event_id) or holds(record.counted, event_id)):
         return UNCHANGED
     threshold, within = node.threshold, node.within
     if record is None:
-        record = EventRecord(None, 0, (), (), None, now)
+        record = EventRecord(None, 0, b"", b"", None, now)
     opened, count, counted = record.opened, record.count, record.counted
     seen, opener = record.seen, record.opener
     absence: Absence | None = None
@@ -93,56 +98,60 @@ def on_event(
         assert opened is not None
         if node.proactive and count < threshold:
             absence = Absence(opened, end, opener)
-        opened, count, counted, opener = None, 0, (), None
-    fired: tuple[int, ...] | None = None
+        opened, count, counted, opener = None, 0, b"", None
+    fired: bytes | None = None
     if opened is None:
         if node.after:
             if not opens:
                 if not ended:
                     return UNCHANGED
                 return WindowStep(
-                    EventRecord(None, 0, (), seen, None, now), occurred=occurred, absence=absence
+                    EventRecord(None, 0, b"", seen, None, now), occurred=occurred, absence=absence
                 )
             opened, opener = occurred, event_id
         else:
-            opened, count, counted = occurred, 1, (event_id,)
+            opened, count, counted = occurred, 1, event_id
     elif expected:
-        count, counted = count + 1, _count(counted, event_id)
+        count, counted = count + 1, keep_latest(counted, event_id, MAX_COUNTED)
     else:
         return UNCHANGED  # an `after` event while the window is open: nothing to do
     if count >= threshold:
         if not node.proactive:
-            fired, opened, count, counted, opener = counted, None, 0, (), None
+            fired, opened, count, counted, opener = counted, None, 0, b"", None
         elif node.after:
-            opened, count, counted, opener = None, 0, (), None  # satisfied: wait for `after`
+            opened, count, counted, opener = None, 0, b"", None  # satisfied: wait for `after`
         else:
-            opened, count, counted = occurred, 0, ()  # heartbeat: the next window starts now
-    new = EventRecord(opened, count, counted, remember(seen, event_id), opener, now)
+            opened, count, counted = occurred, 0, b""  # heartbeat: the next window starts now
+    new = EventRecord(
+        opened, count, counted, keep_latest(seen, event_id, SEEN_CAPACITY), opener, now
+    )
     return WindowStep(new, counted=fired, occurred=occurred, absence=absence)
 
 
 def on_count(
-    node: EventNode, record: EventRecord, event_id: int, occurred: datetime, now: datetime
-) -> tuple[EventRecord | None, tuple[int, ...] | None]:
+    node: EventNode, record: EventRecord, event_id: bytes, occurred: datetime, now: datetime
+) -> tuple[EventRecord | None, bytes | None]:
     """``on_event`` for the commonest case, a reactive trigger without ``after`` (where every
     event of a wanted name is an ``expect`` event) and a bucket that has a record: the new
     record (``None``: unchanged) and the ids counted if it fired. It makes no ``WindowStep``;
     the evaluator calls it for every count."""
-    seen = record.seen
-    if event_id in seen or event_id in record.counted:
+    seen, counted = record.seen, record.counted
+    if holds(seen, event_id) or holds(counted, event_id):
         return None, None
-    counted: tuple[int, ...]
     opened, within = record.opened, node.within
     if opened is None or (within is not None and occurred >= opened + within):
-        opened, count, counted = occurred, 1, (event_id,)  # a new window
+        opened, count, counted = occurred, 1, event_id  # a new window
     else:
-        count, counted = record.count + 1, record.counted
-        counted = (*counted, event_id) if len(counted) < MAX_COUNTED else _count(counted, event_id)
+        count = record.count + 1
+        if len(counted) < _COUNTED_BYTES:
+            counted += event_id
+        else:
+            counted = keep_latest(counted, event_id, MAX_COUNTED)
     fired = None
     if count >= node.threshold:
-        fired, opened, count, counted = counted, None, 0, ()
-    kept = seen if len(seen) < SEEN_CAPACITY else seen[1 - SEEN_CAPACITY :]
-    return EventRecord(opened, count, counted, (*kept, event_id), None, now), fired
+        fired, opened, count, counted = counted, None, 0, b""
+    seen = seen + event_id if len(seen) < _SEEN_BYTES else seen[_KEEP_SEEN:] + event_id
+    return EventRecord(opened, count, counted, seen, None, now), fired
 
 
 def on_deadline(node: EventNode, record: EventRecord, now: datetime) -> WindowStep:
@@ -154,5 +163,5 @@ def on_deadline(node: EventNode, record: EventRecord, now: datetime) -> WindowSt
     absence = None
     if record.count < node.threshold:
         absence = Absence(record.opened, end, record.opener)
-    closed = EventRecord(None, 0, (), record.seen, None, now)
+    closed = EventRecord(None, 0, b"", record.seen, None, now)
     return WindowStep(closed, occurred=end, absence=absence)

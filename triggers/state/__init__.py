@@ -5,6 +5,7 @@ from proctor.triggers.state.buffered import BufferedTriggerStateStore
 from proctor.triggers.state.jetstream import JetStreamTriggerStateStore, state_key
 from proctor.triggers.state.memory import InMemoryTriggerStateStore
 from proctor.triggers.state.records import (
+    ID_SIZE,
     MAX_COUNTED,
     SEEN_CAPACITY,
     CombineRecord,
@@ -15,9 +16,13 @@ from proctor.triggers.state.records import (
     Versioned,
     decode_record,
     encode_record,
+    holds,
+    keep_latest,
+    unpack_ids,
 )
 
 __all__ = (
+    "ID_SIZE",
     "MAX_COUNTED",
     "SEEN_CAPACITY",
     "BufferedTriggerStateStore",
@@ -32,5 +37,8 @@ __all__ = (
     "Versioned",
     "decode_record",
     "encode_record",
+    "holds",
+    "keep_latest",
     "state_key",
+    "unpack_ids",
 )

@@ -1,8 +1,10 @@
 """What the trigger engine keeps between events, per trigger node and bucket, and its JSON form.
 
 Records are immutable: an update makes a new one, and a store swaps it in with
-compare-and-set. Event ids are kept as 128-bit integers (fast to compare); on the wire, the
-lists of them are packed into one string of 32-hex-digit groups.
+compare-and-set. An event record keeps its event ids packed: 16 bytes each (``UUID.bytes``),
+one after another, so that a look-up is one substring search (``holds``), an update one
+concatenation, and the wire form one ``hex()``. Ids of child firings (compound and sequence
+records) are 128-bit integers.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from uuid import UUID
 from proctor.triggers.firing import Firing
 
 __all__ = (
+    "ID_SIZE",
     "MAX_COUNTED",
     "SEEN_CAPACITY",
     "CombineRecord",
@@ -26,13 +29,18 @@ __all__ = (
     "Versioned",
     "decode_record",
     "encode_record",
+    "holds",
+    "keep_latest",
     "remember",
+    "unpack_ids",
 )
 
 MAX_COUNTED: Final = 1000
 """Most event ids a window keeps (the count goes on; a firing lists the latest ones)."""
 SEEN_CAPACITY: Final = 64
 """Recently handled event (or child firing) ids each bucket remembers, to drop re-deliveries."""
+ID_SIZE: Final = 16
+"""Bytes per packed event id."""
 
 
 class StateRef(NamedTuple):
@@ -50,6 +58,28 @@ def remember(seen: tuple[int, ...], item: int) -> tuple[int, ...]:
     return (*seen[1 - SEEN_CAPACITY :], item)
 
 
+def holds(packed: bytes, item: bytes) -> bool:
+    """Whether the packed ids hold ``item`` (16 bytes): a match must start at an id."""
+    at = packed.find(item)
+    while at >= 0:
+        if not at % ID_SIZE:
+            return True
+        at = packed.find(item, at + 1)
+    return False
+
+
+def keep_latest(packed: bytes, item: bytes, limit: int) -> bytes:
+    """``packed`` with ``item`` added, keeping the latest ``limit`` ids."""
+    if len(packed) < limit * ID_SIZE:
+        return packed + item
+    return packed[(1 - limit) * ID_SIZE :] + item
+
+
+def unpack_ids(packed: bytes) -> list[bytes]:
+    """The packed ids, one by one."""
+    return [packed[at : at + ID_SIZE] for at in range(0, len(packed), ID_SIZE)]
+
+
 class EventRecord(NamedTuple):
     """One bucket of an event trigger: its window and the events counted in it. (A named
     tuple rather than a frozen dataclass: one is made per count, and it builds twice as
@@ -58,9 +88,11 @@ class EventRecord(NamedTuple):
     opened: datetime | None
     """Start of the open window; ``None`` when no window is open."""
     count: int  # type: ignore[assignment]
-    counted: tuple[int, ...]
-    seen: tuple[int, ...]
-    opener: int | None
+    counted: bytes
+    """Ids of the events counted in the window (the latest ``MAX_COUNTED``), packed."""
+    seen: bytes
+    """Ids of the latest ``SEEN_CAPACITY`` events handled, packed."""
+    opener: bytes | None
     """The ``after`` event that opened the window, if any."""
     touched: datetime
 
@@ -94,29 +126,28 @@ class Versioned(NamedTuple):
 
 
 def _id(value: int | None) -> str | None:
-    """``str(UUID(int=value))``, without making a UUID (this runs for every counted id)."""
+    """``str(UUID(int=value))``, without making a UUID."""
     if value is None:
         return None
     text = f"{value:032x}"
     return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
-def _int(value: str | None) -> int | None:
-    """``UUID(value).int`` for the canonical form ``_id`` writes."""
-    return None if value is None else int(value.replace("-", ""), 16)
+def _packed_id(value: bytes | None) -> str | None:
+    """``str(UUID(bytes=value))``."""
+    return None if value is None else _id(int.from_bytes(value, "big"))
 
 
-def _ids(values: tuple[int, ...]) -> str:
-    """Event ids packed as one string of 32-hex-digit groups (compact, and fast to write)."""
-    return b"".join([value.to_bytes(16, "big") for value in values]).hex()
+def _id_bytes(value: str | None) -> bytes | None:
+    """``UUID(value).bytes`` for the canonical form ``_id`` writes."""
+    return None if value is None else bytes.fromhex(value.replace("-", ""))
 
 
-def _parse_ids(packed: str | list[str]) -> tuple[int, ...]:
-    """What ``_ids`` wrote (or a list of UUID strings, the earlier form)."""
+def _parse_ids(packed: str | list[str]) -> bytes:
+    """What ``hex()`` of packed ids wrote (or a list of UUID strings, the earlier form)."""
     if isinstance(packed, list):
-        return tuple(int(item.replace("-", ""), 16) for item in packed)
-    raw = bytes.fromhex(packed)
-    return tuple(int.from_bytes(raw[i : i + 16], "big") for i in range(0, len(raw), 16))
+        return b"".join(bytes.fromhex(item.replace("-", "")) for item in packed)
+    return bytes.fromhex(packed)
 
 
 def _time(value: datetime | None) -> str | None:
@@ -140,8 +171,8 @@ def encode_record(bucket: tuple[str, ...], record: Record) -> bytes:
         # characters to escape); only the bucket's values can need escaping.
         return (
             f'{{"kind":"event","opened":{_json_text(_time(record.opened))},'
-            f'"count":{int(record.count)},"counted":"{_ids(record.counted)}",'
-            f'"seen":"{_ids(record.seen)}","opener":{_json_text(_id(record.opener))},'
+            f'"count":{int(record.count)},"counted":"{record.counted.hex()}",'
+            f'"seen":"{record.seen.hex()}","opener":{_json_text(_packed_id(record.opener))},'
             f'"touched":"{record.touched.isoformat()}",'
             f'"bucket":{json.dumps(list(bucket), separators=(",", ":"))}}}'
         ).encode()
@@ -171,7 +202,7 @@ def decode_record(data: bytes) -> tuple[tuple[str, ...], Record]:
             count=body["count"],
             counted=_parse_ids(body["counted"]),
             seen=_parse_ids(body["seen"]),
-            opener=_int(body["opener"]),
+            opener=_id_bytes(body["opener"]),
             touched=touched,
         )
     elif kind == "combine":
