@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -14,13 +15,14 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from proctor.core.errors import StoreUnavailableError
-from proctor.events.bus import EventBus, JetStreamEventBus
+from proctor.events.bus import EventBus, InMemoryEventBus, JetStreamEventBus
 from proctor.events.bus.consumer import ConsumerOptions
 from proctor.events.bus.jetstream import ensure_logs_stream
 from proctor.events.model import Event
+from proctor.events.naming import Naming
 from proctor.runtime.engine.log_shipping import JetStreamLogSink
 from proctor.runtime.engine.logs import RunLog
-from proctor.runtime.recorder import DEAD_LETTERED, Recorder, RecorderOptions
+from proctor.runtime.recorder import DEAD_LETTERED, SLICE_S, Recorder, RecorderOptions
 from proctor.runtime.run_events import FlowRunSnapshot, StateType
 from proctor.runtime.store import EventFilter, Projection, Store, TaskRunFilter
 from proctor.runtime.store.columns import metadata
@@ -267,6 +269,45 @@ async def test_the_recorder_works_on_the_in_memory_bus_too(bus: EventBus, store:
     await recorder.wait_recorded(await publish(bus, flow.events()), timeout_s=30)
     await recorder.stop()
     assert len((await store.runs.task_graph(flow.flow_run.id)).edges) == flow.edges
+
+
+async def test_a_large_batch_leaves_the_event_loop_to_others_while_it_is_projected(
+    naming: Naming, store: Store
+) -> None:
+    """The server's API and webhooks share the recorder's event loop: a batch of a thousand
+    events must not hold their requests until it is all decoded."""
+    bus = InMemoryEventBus(naming)
+    flow = FlowWithTasks(tasks=10)
+    events = flow.events()
+    projected = 0
+
+    def slow_project(projection: Projection, sequence: int, subject: str, data: bytes) -> None:
+        nonlocal projected
+        started = time.perf_counter()
+        projection.add(sequence, subject, data)
+        projected += 1
+        while time.perf_counter() - started < SLICE_S:  # each event takes a whole slice
+            pass
+
+    seen_midway: list[int] = []
+
+    async def another_request() -> None:
+        while projected < len(events):
+            if projected:
+                seen_midway.append(projected)
+            await asyncio.sleep(0)
+
+    last = await publish(bus, events)
+    consumer = await bus.durable_consumer("recorder", options=QUICK.consumer)
+    recorder = Recorder(store, consumer, options=QUICK, project=slow_project)
+    other = asyncio.create_task(another_request())
+    await recorder.start()
+    await recorder.wait_recorded(last, timeout_s=30)
+    await recorder.stop()
+    await other
+    assert recorder.stats.batches == 1  # still one batch, written in one transaction
+    assert any(n < len(events) for n in seen_midway)
+    assert await store.runs.count_task_runs() == 10
 
 
 @pytest.fixture
