@@ -13,7 +13,7 @@ import contextlib
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,14 +30,13 @@ from proctor.events.bus import JetStreamEventBus
 from proctor.events.bus.base import EventSubscription
 from proctor.events.model import Event
 from proctor.events.naming import Naming
-from proctor.events.nats_server import EmbeddedNats
 from proctor.runtime.api.serve import free_port
 from proctor.runtime.orchestration import RunMonitor, RunPlane
 from proctor.runtime.server import LocalServer
 from proctor.runtime.webhooks.intake import delivery_event_id
 from proctor.triggers import EventTrigger
 from tests.chaos.checker import classify
-from tests.chaos.processes import ProctorProcess
+from tests.chaos.processes import ProctorProcess, own_nats
 from tests.chaos.results import SCALE, FaultResult, record_result
 from tests.runtime.conftest import StateFeed, nats_url, process_gone, request
 from tests.webhooks.signers import sign_standard
@@ -66,17 +65,6 @@ def echo_automation() -> Automation:
             )
         ],
     )
-
-
-@contextlib.asynccontextmanager
-async def own_nats(folder: Path) -> AsyncIterator[EmbeddedNats]:
-    """A nats-server this test owns (its data goes with ``folder``)."""
-    server = EmbeddedNats(folder)
-    await asyncio.to_thread(server.start)
-    try:
-        yield server
-    finally:
-        await asyncio.to_thread(server.stop)
 
 
 class Echoes:

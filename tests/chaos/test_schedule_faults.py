@@ -29,9 +29,8 @@ from proctor.events.bus import JetStreamEventBus
 from proctor.runtime.run_events import parse_state_change
 from proctor.runtime.server import LocalServer
 from tests.chaos.checker import classify
-from tests.chaos.processes import ProctorProcess
+from tests.chaos.processes import ProctorProcess, own_nats
 from tests.chaos.results import SCALE, FaultResult, record_result
-from tests.chaos.test_process_faults import own_nats
 
 pytestmark = [pytest.mark.nats, pytest.mark.slow, pytest.mark.timeout(180 * SCALE)]
 
