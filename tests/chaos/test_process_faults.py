@@ -267,10 +267,11 @@ async def test_kill_9_of_the_server_loses_and_duplicates_no_acknowledged_request
 
     report = classify(sender.sent, sender.acknowledged, stored)
     assert report.ok, report.summary()
-    # Known gap (docs/reliability.md): a delivery whose first attempt died with the server
-    # after its replay claim is refused on retry as 401 `replayed`, stored or not.
+    # A retry is refused (401 `replayed`) only when its delivery was answered 2xx before the
+    # kill and the answer was lost with the server: such a delivery is stored, never lost.
     assert set(sender.refused.values()) <= {401}, sender.refused
     refused_stored = sum(1 for i in sender.refused if i in set(stored))
+    assert refused_stored == len(sender.refused), "a refused retry's delivery was never stored"
     stream_report = classify(
         sender.sent, sender.acknowledged, [e.id for e in in_stream if e.event != ECHO]
     )
