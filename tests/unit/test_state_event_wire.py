@@ -114,7 +114,9 @@ def test_every_state_event_is_byte_for_byte_the_models(
 
 
 def test_a_traced_event_carries_its_trace_context_and_an_untraced_one_none() -> None:
-    traced = assert_same_as_model(TASK_RUN, states.Running().snapshot, None, traceparent=TRACEPARENT)
+    traced = assert_same_as_model(
+        TASK_RUN, states.Running().snapshot, None, traceparent=TRACEPARENT
+    )
     assert traced.to_event().traceparent == TRACEPARENT
     untraced = assert_same_as_model(TASK_RUN, states.Running().snapshot, None)
     assert untraced.to_event().traceparent is None
