@@ -46,6 +46,8 @@ from proctor.events.naming import Naming
 __all__ = ("JetStreamEventBus", "connect_nats", "ensure_event_stream", "ensure_logs_stream")
 
 log = logging.getLogger(__name__)
+_SUBJECTS_KEPT = 1024
+"""Event names whose subject a bus keeps ready (state events use a handful)."""
 
 
 async def _reachable(url: str, timeout_s: float) -> bool:
@@ -205,6 +207,7 @@ class JetStreamEventBus(EventBus):
         )
         """Pipelined publishing to any stream on this connection (events, run logs)."""
         self._subscriptions: set[_JetStreamSubscription] = set()
+        self._subjects: dict[str, bytes] = {}  # event name -> its subject
 
     @classmethod
     async def connect(
@@ -241,9 +244,7 @@ class JetStreamEventBus(EventBus):
         return receipt
 
     async def publish_many(self, events: Sequence[Event | WireEvent]) -> list[PublishReceipt]:
-        messages = [  # validate every event before sending any
-            Message(self.naming.event_subject(e.event), e.to_wire(), str(e.id)) for e in events
-        ]
+        messages = [self._message(e) for e in events]  # validate every event before sending any
         acks = await self.pipeline.publish(
             self.naming.events_stream, messages, lambda i: f"event {events[i].event!r}"
         )
@@ -251,6 +252,17 @@ class JetStreamEventBus(EventBus):
             PublishReceipt(event.id, ack.sequence, ack.duplicate)
             for event, ack in zip(events, acks, strict=True)
         ]
+
+    def _message(self, event: Event | WireEvent) -> Message:
+        subject = self._subjects.get(event.event)
+        if subject is None:
+            subject = self.naming.event_subject(event.event).encode()
+            if len(self._subjects) < _SUBJECTS_KEPT:
+                self._subjects[event.event] = subject
+        if type(event) is WireEvent:
+            # ``Event.to_wire()`` bytes begin with the id: ``{"id":"<36 characters>"``.
+            return Message(subject, event.data, event.data[7:43])
+        return Message(subject, event.to_wire(), str(event.id).encode())
 
     async def subscribe(
         self, *filters: str | NameFilter, start: StartAt = "new"

@@ -3,10 +3,11 @@
 nats-py's ``publish_async`` makes, per message, a future with a done-callback and a reply
 token drawn from ``os.urandom`` (a system call: it releases the GIL, and with the flow engine
 busy in another thread each release can cost a thread switch). Here one reply subscription
-serves every message: the reply subject is ``<inbox>.<n>`` for a counter ``n``, an ack fills
-its message's slot in a *window* (up to ``WINDOW`` messages), and the window is one future,
+serves every message: the reply subject is ``<inbox>.<window>.<index>``, an ack fills its
+message's slot in a *window* (up to ``WINDOW`` messages), and the window is one future,
 resolved by its last ack. Two windows are in flight at once: the next one goes on the wire
-while the acks of the previous one come in.
+while the acks of the previous one come in. Acks are read as nats-py's parser hands them
+over, without the message object, queue and callback task it makes for a subscription.
 
 A message not acknowledged within ``attempt_timeout_s`` is sent again with the same
 ``Nats-Msg-Id`` (JetStream stores it once) until ``deadline_s`` has passed, then
@@ -40,6 +41,7 @@ _NO_RESPONDERS = "503"
 WINDOW = 1000
 """Messages per window: one protocol write and one future; two windows are in flight."""
 _RESEND_PAUSE_S = 0.05
+_NO_RESPONDERS_HEAD = b"NATS/1.0 503"
 _PLAIN_ACK = re.compile(
     rb'\{"stream":"[^"\\]*",(?:"domain":"[^"\\]*",)?"seq":(\d+)(,"duplicate":true)?\}'
 )
@@ -47,11 +49,11 @@ _PLAIN_ACK = re.compile(
 
 
 class Message(NamedTuple):
-    """One message for a stream: subject, body, and the dedup id (``Nats-Msg-Id``)."""
+    """One message for a stream: subject, body, and the dedup id (``Nats-Msg-Id``), as bytes."""
 
-    subject: str
+    subject: bytes
     data: bytes
-    msg_id: str
+    msg_id: bytes
 
 
 class Ack(NamedTuple):
@@ -67,13 +69,13 @@ _Outcome = Ack | BaseException
 class _Window:
     """Messages sent together; ``done`` resolves when every one has an outcome."""
 
-    __slots__ = ("done", "indexes", "left", "outcomes", "tokens")
+    __slots__ = ("done", "failed", "indexes", "left", "outcomes")
 
     def __init__(self, indexes: Sequence[int]) -> None:
         self.indexes = indexes
         self.outcomes: dict[int, _Outcome] = {}
-        self.tokens: list[str] = []
         self.left = len(indexes)
+        self.failed = 0  # outcomes that are not acks
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         if not indexes:
             self.done.set_result(None)
@@ -82,19 +84,22 @@ class _Window:
         if index in self.outcomes:
             return
         self.outcomes[index] = outcome
+        if type(outcome) is not Ack:
+            self.failed += 1
         self.left -= 1
         if self.left == 0 and not self.done.done():
             self.done.set_result(None)
 
 
-def _outcome(msg: Msg) -> _Outcome:
-    if msg.headers and msg.headers.get(_STATUS_HEADER) == _NO_RESPONDERS:
+def _outcome(data: bytes, no_responders: bool = False) -> _Outcome:
+    """What JetStream answered (``data``) to a publish (``no_responders``: no stream took it)."""
+    if no_responders:
         return nats.js.errors.NoStreamResponseError()
-    plain = _PLAIN_ACK.fullmatch(msg.data)  # the common case, read without the JSON parser
+    plain = _PLAIN_ACK.fullmatch(data)  # the common case, read without the JSON parser
     if plain is not None:
         return Ack(int(plain[1]), plain[2] is not None)
     try:
-        reply: dict[str, Any] = json.loads(msg.data)
+        reply: dict[str, Any] = json.loads(data)
         if "error" in reply:
             nats.js.errors.APIError.from_error(reply["error"])  # raises the error's class
         return Ack(int(reply["seq"]), bool(reply.get("duplicate", False)))
@@ -104,15 +109,15 @@ def _outcome(msg: Msg) -> _Outcome:
         return BusError(f"unreadable JetStream acknowledgement: {error}")
 
 
-def _check(message: Message, max_payload: int) -> None:
-    # One word each (``split`` is the cheapest test: no whitespace, not empty).
-    if len(message.subject.split()) != 1 or len(message.msg_id.split()) != 1:
-        raise BusError(f"not a NATS subject and message id: {message.subject!r}, "
-                       f"{message.msg_id!r}")  # fmt: skip
-    if len(message.data) > max_payload:
-        raise BusError(
-            f"a {len(message.data)}-byte message is over the server's limit of {max_payload} bytes"
-        )
+def _check(messages: Sequence[Message], max_payload: int) -> None:
+    for subject, data, msg_id in messages:
+        # One word each (``split`` is the cheapest test: no whitespace, not empty).
+        if len(subject.split()) != 1 or len(msg_id.split()) != 1:
+            raise BusError(f"not a NATS subject and message id: {subject!r}, {msg_id!r}")
+        if len(data) > max_payload:
+            raise BusError(
+                f"a {len(data)}-byte message is over the server's limit of {max_payload} bytes"
+            )
 
 
 class PublishPipeline:
@@ -124,11 +129,12 @@ class PublishPipeline:
         self._nc = nc
         self._attempt_timeout_s = attempt_timeout_s
         self._deadline_s = deadline_s
-        self._prefix: str | None = None
+        self._prefix: bytes | None = None
         self._subscription: Any = None
         self._lock = asyncio.Lock()
-        self._next = 0
-        self._waiting: dict[str, tuple[_Window, int]] = {}
+        self._next_window = 0
+        self._windows: dict[int, _Window] = {}
+        self._restore: Callable[[], None] | None = None
 
     async def publish(
         self, stream: str, messages: Sequence[Message], describe: Callable[[int], str]
@@ -137,12 +143,10 @@ class PublishPipeline:
 
         ``describe(index)`` names a message in errors, e.g. ``event 'shop.order.created'``.
         """
-        max_payload = self._nc.max_payload
-        for message in messages:  # nothing is sent if any message is unfit
-            _check(message, max_payload)
+        _check(messages, self._nc.max_payload)  # nothing is sent if any message is unfit
         acks: list[Ack | None] = [None] * len(messages)
         deadline = time.monotonic() + self._deadline_s
-        windows: list[_Window] = []
+        windows: list[int] = []
         try:
             for first in range(0, len(messages), WINDOW):
                 indexes = range(first, min(first + WINDOW, len(messages)))
@@ -152,49 +156,86 @@ class PublishPipeline:
             if windows:
                 await self._collect(stream, messages, windows[-1], acks, deadline, describe)
         except BaseException:
-            for window in windows:  # stop waiting for the acks of a publish given up on
-                for token in window.tokens:
-                    self._waiting.pop(token, None)
+            for number in windows:  # stop waiting for the acks of a publish given up on
+                self._windows.pop(number, None)
             raise
         return [ack for ack in acks if ack is not None]
 
-    async def _reply_prefix(self) -> str:
+    async def _reply_prefix(self) -> bytes:
         if self._prefix is None:
             async with self._lock:
                 if self._prefix is None:
                     inbox = self._nc.new_inbox()
-                    self._subscription = await self._nc.subscribe(f"{inbox}.*", cb=self._on_ack)
-                    self._prefix = f"{inbox}."
+                    self._subscription = await self._nc.subscribe(f"{inbox}.*.*", cb=self._on_msg)
+                    self._read_acks_directly(self._subscription._id)
+                    self._prefix = f"{inbox}.".encode()
         return self._prefix
 
-    async def _send(
-        self, stream: str, messages: Sequence[Message], indexes: Sequence[int]
-    ) -> _Window:
-        """Put messages on the wire; one that could not be sent gets its error as outcome."""
+    def _read_acks_directly(self, sid: int) -> None:
+        """Take the acks (messages for subscription ``sid``) from nats-py's parser as it reads
+        them, before it makes a ``Msg``, queues it and wakes the subscription's task.
+
+        nats-py is pinned: its parser calls ``client._process_msg(sid, subject, reply, data,
+        headers)`` for every message. Anything else goes on to nats-py; should this ever be
+        bypassed, the subscription's callback (``_on_msg``) reads the same acks.
+        """
+        nc = self._nc
+        process_msg = nc._process_msg
+        stats = nc.stats
+
+        async def read(
+            msg_sid: int, subject: bytes, reply: bytes, data: bytes, headers: bytes
+        ) -> None:
+            if msg_sid != sid:
+                return await process_msg(msg_sid, subject, reply, data, headers)
+            stats["in_msgs"] += 1
+            stats["in_bytes"] += len(data)
+            no_responders = bool(headers) and headers.startswith(_NO_RESPONDERS_HEAD)
+            self._on_ack(subject, data, no_responders)
+            return None
+
+        nc._process_msg = read  # type: ignore[method-assign, assignment]
+
+        def restore() -> None:
+            if nc._process_msg is read:
+                nc._process_msg = process_msg  # type: ignore[method-assign]
+
+        self._restore = restore
+
+    async def _send(self, stream: str, messages: Sequence[Message], indexes: Sequence[int]) -> int:
+        """Put messages on the wire as a new window (its number); one that could not be sent
+        gets its error as outcome."""
         prefix = await self._reply_prefix()
-        window = _Window(indexes)
         nc = self._nc
         if nc.is_closed:
             raise BusError("the event bus connection is closed")
+        number = self._next_window
+        self._next_window += 1
+        window = self._windows[number] = _Window(indexes)
+        reply_prefix = prefix + b"%d." % number
         if nc.is_connected and not nc.is_draining:
-            await self._send_framed(stream, messages, window, prefix)
-            return window
+            try:
+                await self._send_framed(stream, messages, indexes, reply_prefix)
+            except BaseException:
+                del self._windows[number]
+                raise
+            return number
         # Reconnecting (or draining): nats-py's publish buffers within its limits, or refuses.
         for index in indexes:
             subject, data, msg_id = messages[index]
-            token = self._token(window, index)
-            headers = {MSG_ID_HEADER: msg_id, _EXPECTED_STREAM_HEADER: stream}
+            headers = {MSG_ID_HEADER: msg_id.decode(), _EXPECTED_STREAM_HEADER: stream}
+            reply = (reply_prefix + b"%d" % index).decode()
             try:
-                await nc.publish(subject, data, reply=prefix + token, headers=headers)
+                await nc.publish(subject.decode(), data, reply=reply, headers=headers)
             except nats.errors.ConnectionClosedError:
+                del self._windows[number]
                 raise BusError("the event bus connection is closed") from None
             except RETRYABLE as error:
-                self._waiting.pop(token, None)
                 window.settle(index, error)
-        return window
+        return number
 
     async def _send_framed(
-        self, stream: str, messages: Sequence[Message], window: _Window, prefix: str
+        self, stream: str, messages: Sequence[Message], indexes: Sequence[int], reply: bytes
     ) -> None:
         """The window's messages framed here as one protocol write (``HPUB`` commands).
 
@@ -205,16 +246,14 @@ class PublishPipeline:
         """
         nc = self._nc
         tail = b"\r\n" + _EXPECTED_STREAM_HEADER.encode() + b": " + stream.encode() + b"\r\n\r\n"
-        reply_prefix = prefix.encode()
         frames: list[bytes] = []
         size = 0
-        for index in window.indexes:
+        for index in indexes:
             subject, data, msg_id = messages[index]
-            header = b"NATS/1.0\r\nNats-Msg-Id: " + msg_id.encode() + tail
-            reply = reply_prefix + self._token(window, index).encode()
+            header = b"NATS/1.0\r\nNats-Msg-Id: " + msg_id + tail
             frames.append(
-                b"HPUB %s %s %d %d\r\n%s%s\r\n"
-                % (subject.encode(), reply, len(header), len(header) + len(data), header, data)
+                b"HPUB %s %s%d %d %d\r\n%s%s\r\n"
+                % (subject, reply, index, len(header), len(header) + len(data), header, data)
             )
             size += len(data)
         nc.stats["out_msgs"] += len(frames)
@@ -223,27 +262,28 @@ class PublishPipeline:
         if nc._flush_queue is not None and nc._flush_queue.empty():  # as nats-py's publish
             await nc._flush_pending()
 
-    def _token(self, window: _Window, index: int) -> str:
-        token = str(self._next)
-        self._next += 1
-        self._waiting[token] = (window, index)
-        window.tokens.append(token)
-        return token
-
-    async def _on_ack(self, msg: Msg) -> None:
+    def _on_ack(self, subject: bytes, data: bytes, no_responders: bool) -> None:
         prefix = self._prefix
         if prefix is None:
             return
-        entry = self._waiting.pop(msg.subject[len(prefix) :], None)
-        if entry is not None:  # else: an ack that came after its window was given up on
-            window, index = entry
-            window.settle(index, _outcome(msg))
+        number, _, index = subject[len(prefix) :].partition(b".")
+        try:
+            window = self._windows.get(int(number))
+            if window is not None:  # else: an ack that came after its window was given up on
+                window.settle(int(index), _outcome(data, no_responders))
+        except ValueError:  # not a reply to one of our messages
+            return
+
+    async def _on_msg(self, msg: Msg) -> None:
+        headers = msg.headers
+        no_responders = headers is not None and headers.get(_STATUS_HEADER) == _NO_RESPONDERS
+        self._on_ack(msg.subject.encode(), msg.data, no_responders)
 
     async def _collect(
         self,
         stream: str,
         messages: Sequence[Message],
-        window: _Window,
+        number: int,
         acks: list[Ack | None],
         deadline: float,
         describe: Callable[[int], str],
@@ -251,10 +291,16 @@ class PublishPipeline:
         """Gather a window's acks; send again (same ids) whatever was not acknowledged."""
         last_error: BaseException | None = None
         while True:
-            if not window.done.done():
-                await asyncio.wait([window.done], timeout=self._attempt_timeout_s)
-            for token in window.tokens:
-                self._waiting.pop(token, None)
+            window = self._windows[number]
+            try:
+                if not window.done.done():
+                    await asyncio.wait([window.done], timeout=self._attempt_timeout_s)
+            finally:
+                self._windows.pop(number, None)
+            if window.left == 0 and window.failed == 0:  # every message acknowledged
+                for index, ack in window.outcomes.items():
+                    acks[index] = ack  # type: ignore[assignment]
+                return
             retry: list[int] = []
             for index in window.indexes:
                 outcome = window.outcomes.get(index)
@@ -274,11 +320,14 @@ class PublishPipeline:
                     "confirmed stored"
                 )
             await asyncio.sleep(_RESEND_PAUSE_S)
-            window = await self._send(stream, messages, retry)
+            number = await self._send(stream, messages, retry)
 
     async def close(self) -> None:
         """Stop listening for acks (the connection stays open)."""
         subscription, self._subscription, self._prefix = self._subscription, None, None
+        restore, self._restore = self._restore, None
+        if restore is not None:
+            restore()
         if subscription is not None:
             with contextlib.suppress(nats.errors.Error):
                 await subscription.unsubscribe()

@@ -72,9 +72,9 @@ class JetStreamLogSink:
         prefix = self._bus.naming.logs_prefix
         messages = [
             Message(
-                f"{prefix}.{record.flow_run_id or record.task_run_id}",
+                f"{prefix}.{record.flow_run_id or record.task_run_id}".encode(),
                 record.model_dump_json().encode(),
-                str(record.id),
+                str(record.id).encode(),
             )
             for record in records
         ]
