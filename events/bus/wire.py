@@ -60,9 +60,17 @@ class _Router:
             log.exception("handling a message on %r failed", subject)
 
 
+_ROUTER_ATTRIBUTE = "_proctor_raw_router"
+
+
 def _router(nc: NatsClient) -> _Router:
-    owner = getattr(nc._process_msg, "__self__", None)
-    return owner if isinstance(owner, _Router) else _Router(nc)
+    """The connection's router, made on first use. Kept on the connection rather than found
+    through ``_process_msg``: something else may wrap that after it (and chain to it)."""
+    router = getattr(nc, _ROUTER_ATTRIBUTE, None)
+    if not isinstance(router, _Router):
+        router = _Router(nc)
+        setattr(nc, _ROUTER_ATTRIBUTE, router)
+    return router
 
 
 async def subscribe_raw(nc: NatsClient, subject: str, handler: RawHandler) -> Subscription:
