@@ -37,7 +37,8 @@ __all__ = ("ACK", "IN_PROGRESS", "NAK", "PullInbox", "Pulled", "stream_position"
 ACK = b"+ACK"
 NAK = b"-NAK"
 IN_PROGRESS = b"+WPI"
-_ENDS_REQUEST = (b"404", b"408", b"409")
+_ENDS_REQUEST = (b"404", b"408")
+_ENDED_EARLY = b"409"
 _HEARTBEAT = b"100"
 _NO_RESPONDERS = b"503"
 
@@ -144,12 +145,20 @@ class PullInbox:
         )
 
     def _status(self, pull: _Pull, code: bytes, headers: bytes) -> None:
+        status = headers[9:].split(b"\r\n", 1)[0].decode(errors="replace")  # "409 Consumer..."
         if code in _ENDS_REQUEST:
             pull.end()
+        elif code == _ENDED_EARLY:  # deleted, leader changed, a limit...: say so, unless
+            pull.end(  # the request brought something (then the next fetch will tell)
+                None
+                if pull.received
+                else BrokerUnavailableError(
+                    f"JetStream ended a fetch from durable consumer {self._consumer!r}: {status}"
+                )
+            )
         elif code == _NO_RESPONDERS:
             pull.end(self._gone("fetches"))
         elif code != _HEARTBEAT:
-            status = headers[9:].split(b"\r\n", 1)[0].decode(errors="replace")
             pull.end(BusError(f"JetStream refused a fetch from {self._consumer!r}: {status}"))
 
     async def fetch(self, batch: int, timeout_s: float) -> list[Pulled]:
