@@ -3,9 +3,10 @@
 ``StateEventWriter.write(...)`` gives exactly the bytes of ``state_change_event(...).to_wire()``
 (``tests/unit/test_state_event_wire.py`` holds them equal for every state) at a fraction of
 the cost: no ``Event`` is built, the parts are serialised with pydantic-core and joined, and
-what one run's events share is reused: its own labels and its related resources (checked once
-while they stay the same), the JSON of its last state (the next event's ``previous_state``)
-and of its last event id (the one the next event ``follows``).
+what events share is made once: per state name, the event name and the state's labels; per
+run, its own labels; per process, the related resources of runs with the same flow, flow run
+and tags (checked once); per run, the JSON of its last state (the next event's
+``previous_state``) and of its last event id (the one the next event ``follows``).
 
 It applies the model's checks that these values could fail (event name, label limits, size)
 and hands anything unusual to ``state_change_event``, which raises the model's
@@ -15,7 +16,7 @@ and hands anything unusual to ``state_change_event``, which raises the model's
 from __future__ import annotations
 
 from datetime import UTC
-from functools import lru_cache
+from typing import NamedTuple
 from uuid import UUID
 
 from pydantic_core import to_json
@@ -40,23 +41,67 @@ from proctor.runtime.run_events import (
     FlowRunSnapshot,
     RelatedInputs,
     StateSnapshot,
+    StateType,
     TaskRunSnapshot,
     related_from,
     related_inputs,
-    resource_of,
     state_change_event,
 )
 
 __all__ = ("StateEventWriter",)
 
-_STATE_LABELS = b',"%s":"%%s","%s":"%%s","%s":"%%d"}' % (
-    STATE_TYPE_LABEL.encode(),
-    STATE_NAME_LABEL.encode(),
-    RUN_COUNT_LABEL.encode(),
-)
-"""The state's labels closing a resource (values are safe: a type, a checked name, a count)."""
 _UNCAUSED = b',"caused_by":null,"hops":0}'
 """The event's last fields: no causation, and no trace context (left out when there is none)."""
+_TIMESTAMP = b'"timestamp":'
+_KEPT = 1024
+"""Entries each process-wide cache keeps (then it starts again)."""
+
+
+class _Named(NamedTuple):
+    """What an event for one kind of run entering one state name shares."""
+
+    name: str
+    name_json: bytes
+    labels: bytes  # the state's labels in the resource, up to the run count's value
+
+
+_named: dict[tuple[str, StateType, str], _Named | None] = {}
+_related: dict[RelatedInputs, bytes | None] = {}
+
+
+def _named_for(prefix: str, state: StateSnapshot) -> _Named | None:
+    """The event name and state labels for ``state`` (None if the model would refuse them)."""
+    key = (prefix, state.type, state.name)
+    try:
+        return _named[key]
+    except KeyError:
+        pass
+    name = f"{prefix}.{state.name}"
+    try:
+        validate_event_name(name)
+    except EventError:
+        named = None
+    else:  # of the state's labels only its name is free text, checked as part of the name
+        labels = to_json({STATE_TYPE_LABEL: state.type.value, STATE_NAME_LABEL: state.name})
+        named = _Named(name, name.encode(), b'%s,"%s":"' % (labels[1:-1], RUN_COUNT_LABEL.encode()))
+    if len(_named) >= _KEPT:
+        _named.clear()
+    _named[key] = named
+    return named
+
+
+def _related_json(inputs: RelatedInputs) -> bytes | None:
+    """The related resources as JSON, or None if the model would refuse them."""
+    try:
+        return _related[inputs]
+    except KeyError:
+        pass
+    related = related_from(inputs)
+    valid = len(related) <= MAX_RELATED and all(map(_valid_related, related))
+    if len(_related) >= _KEPT:
+        _related.clear()
+    made = _related[inputs] = to_json(related) if valid else None
+    return made
 
 
 class StateEventWriter:
@@ -74,7 +119,7 @@ class StateEventWriter:
     )
 
     def __init__(self) -> None:
-        self._head = b""
+        self._head: bytes | None = None
         self._head_of: tuple[UUID, str] | None = None
         self._last_id: UUID | None = None
         self._last_id_json = b""
@@ -95,28 +140,32 @@ class StateEventWriter:
         """The event for ``run`` entering ``state``, as ``state_change_event`` makes it
         (``traceparent``: one the engine formatted from its span, so valid)."""
         event_id = uuid7()
-        prefix = FLOW_RUN_PREFIX if isinstance(run, FlowRunSnapshot) else TASK_RUN_PREFIX
-        name = f"{prefix}.{state.name}"
-        related = self._related_bytes(run)
-        # Of the resource's labels only the run name is free text (the state name is checked
-        # as part of the event name).
+        prefix = FLOW_RUN_PREFIX if type(run) is FlowRunSnapshot else TASK_RUN_PREFIX
+        named = _named_for(prefix, state)
+        run_json = to_json(run)
+        inputs = related_inputs(run)
+        if inputs != self._related:
+            self._related, self._related_json = inputs, _related_json(inputs)
+        head = self._head_bytes(run, run_json, prefix)
         if (
-            related is not None
+            named is not None
+            and head is not None
+            and self._related_json is not None
             and state.timestamp.tzinfo is UTC
-            and _valid_name(name)
-            and len(run.name) <= MAX_LABEL_VALUE_LENGTH
         ):
             previous = b"null" if previous_state is None else self._state_bytes(previous_state)
+            state_json = self._state_bytes(state)
+            start = state_json.index(_TIMESTAMP, 50) + len(_TIMESTAMP)
             id_json = str(event_id).encode()
             data = b"".join(
                 (
                     b'{"id":"', id_json,
-                    b'","occurred":', self._timestamp_bytes(state),
-                    b',"event":"', name.encode(),
-                    b'","resource":', self._resource_bytes(run, state, prefix),
-                    b',"related":', related,
-                    b',"payload":{"run":', to_json(run),
-                    b',"state":', self._state_bytes(state),
+                    b'","occurred":', state_json[start : state_json.index(b",", start)],
+                    b',"event":"', named.name_json,
+                    b'","resource":', head, named.labels, b"%d" % run.run_count,
+                    b'"},"related":', self._related_json,
+                    b',"payload":{"run":', run_json,
+                    b',"state":', state_json,
                     b',"previous_state":', previous,
                     b'},"follows":', self._follows_bytes(follows),
                     _UNCAUSED if traceparent is None else _traced(traceparent),
@@ -124,26 +173,36 @@ class StateEventWriter:
             )  # fmt: skip
             if len(data) <= MAX_PAYLOAD_BYTES:  # so the payload alone is within its limit too
                 self._last_id, self._last_id_json = event_id, id_json
-                return WireEvent(event_id, name, data)
+                return WireEvent(event_id, named.name, data)
         event = state_change_event(
             run, state, previous_state, follows=follows, id=event_id, traceparent=traceparent
         )
         return WireEvent.of(event)
 
-    def _resource_bytes(
-        self, run: FlowRunSnapshot | TaskRunSnapshot, state: StateSnapshot, prefix: str
-    ) -> bytes:
-        """``resource_of(...)`` as JSON: the run's labels once per run, then the state's."""
+    def _head_bytes(
+        self, run: FlowRunSnapshot | TaskRunSnapshot, run_json: bytes, prefix: str
+    ) -> bytes | None:
+        """The run's own labels as the start of a JSON object (None if the model would refuse
+        them): its id (whose text ``run_json`` begins with) and name, made once per run."""
         head_of = self._head_of
         if head_of is None or head_of[0] is not run.id or head_of[1] is not run.name:
-            labels = resource_of(run, state, prefix)
             self._head_of = (run.id, run.name)
-            self._head = to_json({k: labels[k] for k in (ID_LABEL, NAME_LABEL)})[:-1]
-        return self._head + _STATE_LABELS % (
-            state.type.value.encode(),
-            state.name.encode(),
-            run.run_count,
-        )
+            self._head = None
+            if len(run.name) <= MAX_LABEL_VALUE_LENGTH:
+                self._head = b'{"%s":"%s.%s","%s":%s,' % (
+                    ID_LABEL.encode(),
+                    prefix.encode(),
+                    run_json[7:43],  # ``{"id":"<36 characters>"``
+                    NAME_LABEL.encode(),
+                    to_json(run.name),
+                )
+        return self._head
+
+    def _state_bytes(self, state: StateSnapshot) -> bytes:
+        """``to_json(state)``, kept for the last state (the next event's previous state)."""
+        if state is not self._state:
+            self._state, self._state_json = state, to_json(state)
+        return self._state_json
 
     def _follows_bytes(self, follows: UUID | None) -> bytes:
         if follows is None:
@@ -152,38 +211,9 @@ class StateEventWriter:
             return b'"%s"' % self._last_id_json
         return f'"{follows}"'.encode()
 
-    def _related_bytes(self, run: FlowRunSnapshot | TaskRunSnapshot) -> bytes | None:
-        """The related resources as JSON, or None if the model would refuse them."""
-        inputs = related_inputs(run)
-        if inputs != self._related:
-            related = related_from(inputs)
-            valid = len(related) <= MAX_RELATED and all(map(_valid_related, related))
-            self._related, self._related_json = inputs, to_json(related) if valid else None
-        return self._related_json
-
-    def _state_bytes(self, state: StateSnapshot) -> bytes:
-        if state is not self._state:
-            self._state, self._state_json = state, to_json(state)
-        return self._state_json
-
-    def _timestamp_bytes(self, state: StateSnapshot) -> bytes:
-        """``to_json(state.timestamp)``, cut from the state's JSON (which holds it once)."""
-        state_json = self._state_bytes(state)
-        start = state_json.index(b'"timestamp":') + len(b'"timestamp":')
-        return state_json[start : state_json.index(b",", start)]
-
 
 def _traced(traceparent: str) -> bytes:
     return b',"caused_by":null,"hops":0,"traceparent":"%s"}' % traceparent.encode()
-
-
-@lru_cache(maxsize=256)
-def _valid_name(name: str) -> bool:
-    try:
-        validate_event_name(name)
-    except EventError:
-        return False
-    return True
 
 
 def _valid_related(labels: dict[str, str]) -> bool:

@@ -10,6 +10,7 @@ from proctor.events.model import WireEvent
 from proctor.runtime.engine.event_writer import StateEventWriter
 from proctor.runtime.engine.publishing import Outbox
 from proctor.runtime.engine.states import validate_transition
+from proctor.runtime.engine.unchecked import replaced
 from proctor.runtime.run_events import (
     FlowRunSnapshot,
     StateSnapshot,
@@ -67,7 +68,7 @@ class RunTracker(Generic[S]):
         """Move to ``state`` (``InvalidStateTransitionError`` if the rules forbid it)."""
         validate_transition(self.state, state)
         if updates:
-            self.snapshot = self.snapshot.model_copy(update=updates)
+            self.snapshot = replaced(self.snapshot, updates)
         previous, self.state = self.state, state
         self.history.append(state)
         event_id: UUID | None = None

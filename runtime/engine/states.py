@@ -31,6 +31,7 @@ from uuid import UUID
 from proctor.core.errors import InvalidStateTransitionError, RunError
 from proctor.events.ids import uuid7
 from proctor.events.model import utcnow
+from proctor.runtime.engine.unchecked import built
 from proctor.runtime.run_events import StateSnapshot, StateType
 
 __all__ = (
@@ -193,6 +194,9 @@ _NOT_ENDED = frozenset(
 )
 
 
+_STATE_FIELDS = set(StateSnapshot.model_fields)
+
+
 def _state(
     type_: StateType,
     name: str,
@@ -201,15 +205,19 @@ def _state(
     error: BaseException | None = None,
     scheduled_time: datetime | None = None,
 ) -> State[Any]:
-    snapshot = StateSnapshot(
-        id=uuid7(),  # given rather than defaulted: measurably faster on the hot path
-        type=type_,
-        name=name,
-        timestamp=utcnow(),
-        message=message,
-        scheduled_time=scheduled_time,
-    )
-    return State(snapshot, data, error)
+    values = {
+        "id": uuid7(),
+        "type": type_,
+        "name": name,
+        "timestamp": utcnow(),
+        "message": message,
+        "scheduled_time": scheduled_time,
+    }
+    if (message is None or type(message) is str) and (
+        scheduled_time is None or type(scheduled_time) is datetime
+    ):  # the engine's own values: nothing to validate
+        return State(built(StateSnapshot, values, _STATE_FIELDS), data, error)
+    return State(StateSnapshot(**values), data, error)  # a message from user code, checked
 
 
 def Scheduled(message: str | None = None, *, scheduled_time: datetime | None = None) -> State[Any]:

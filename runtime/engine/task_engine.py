@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager
+from contextvars import Token
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry.trace import Span
@@ -45,12 +46,47 @@ from proctor.runtime.engine.states import (
     Running,
     State,
 )
+from proctor.runtime.engine.unchecked import built
 from proctor.runtime.run_events import StateType, TaskRunSnapshot, task_run_resource_id
 
 if TYPE_CHECKING:
     from proctor.runtime.engine.tasks import Task
 
 __all__ = ("TaskRun",)
+
+_TASK_RUN_FIELDS = set(TaskRunSnapshot.model_fields)
+
+
+_Scope = tuple[Token[Any], Token[Any], Token[Any] | None, AbstractContextManager[None] | None]
+
+
+class _RunLabels(Mapping[str, str]):
+    """The task run as a related resource, made only if an event is emitted inside it (and
+    checked then, like any related resource)."""
+
+    __slots__ = ("_labels", "_tracker")
+
+    def __init__(self, tracker: RunTracker[TaskRunSnapshot]) -> None:
+        self._tracker = tracker
+        self._labels: dict[str, str] | None = None
+
+    def _made(self) -> dict[str, str]:
+        if self._labels is None:
+            self._labels = {
+                ID_LABEL: task_run_resource_id(self._tracker.id),
+                NAME_LABEL: self._tracker.snapshot.name,
+                ROLE_LABEL: "task-run",
+            }
+        return self._labels
+
+    def __getitem__(self, label: str) -> str:
+        return self._made()[label]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._made())
+
+    def __len__(self) -> int:
+        return len(self._made())
 
 
 class TaskRun:
@@ -73,19 +109,28 @@ class TaskRun:
         self.wait_for = wait_for or []
         dynamic_key = flow_run.next_dynamic_key(task.task_key) if flow_run else "0"
         flow_snapshot = flow_run.run.snapshot if flow_run is not None else None
-        snapshot = TaskRunSnapshot(
-            id=uuid7(),
-            name=task.run_name(self.parameters, dynamic_key),
-            task_key=task.task_key,
-            dynamic_key=dynamic_key,
-            flow_run_id=flow_snapshot.id if flow_snapshot else None,
-            flow_name=flow_snapshot.flow_name if flow_snapshot else None,
-            tags=task.tags,
-            task_inputs={
+        values = {  # in the model's field order (its JSON follows the dictionary's)
+            "id": uuid7(),
+            "name": task.run_name(self.parameters, dynamic_key),
+            "task_key": task.task_key,
+            "dynamic_key": dynamic_key,
+            "flow_run_id": flow_snapshot.id if flow_snapshot else None,
+            "flow_name": flow_snapshot.flow_name if flow_snapshot else None,
+            "tags": task.tags,
+            "run_count": 0,
+            "task_inputs": {
                 name: [f.task_run_id for f in found] for name, found in self.upstream.items()
             },
-            wait_for=[f.task_run_id for f in self.wait_for],
-        )
+            "wait_for": [f.task_run_id for f in self.wait_for],
+            "cache_key": None,
+            "expected_start_time": None,
+            "start_time": None,
+            "end_time": None,
+        }
+        if task.plain_tags:  # every value made here or checked by the task: nothing to validate
+            snapshot = built(TaskRunSnapshot, values, _TASK_RUN_FIELDS)
+        else:
+            snapshot = TaskRunSnapshot(**values)
         self.tracker: RunTracker[TaskRunSnapshot] = RunTracker(
             snapshot, publisher.events if publisher else None
         )
@@ -184,37 +229,34 @@ class TaskRun:
             return self.final
         return self._set_final(Crashed(f"crashed: {type(error).__name__}: {error}", error=error))
 
-    @contextlib.contextmanager
-    def _running(self) -> Iterator[None]:
-        """The task run's context around user code: run context, related run, prints."""
+    def _enter(self) -> _Scope:
+        """Set the task run's context around user code: run context, related run, prints
+        (plain calls: a generator context manager per attempt costs several times more)."""
         task_token = task_run_context.set(self.context)
-        related_token = ambient_related.set((*ambient_related.get(), self._related()))
+        related_token = ambient_related.set((*ambient_related.get(), _RunLabels(self.tracker)))
+        span_token = attach_span(self.span) if self.span is not None else None
         log_prints = self.task.log_prints
         if log_prints is None:
             log_prints = self.flow_run.log_prints if self.flow_run is not None else False
-        span_token = attach_span(self.span) if self.span is not None else None
+        prints = None
+        if log_prints:
+            prints = capture_prints(self.context.logger)
+        elif printing_to_log():
+            prints = capture_prints(None)
+        if prints is not None:
+            prints.__enter__()
+        return task_token, related_token, span_token, prints
+
+    def _exit(self, scope: _Scope) -> None:
+        task_token, related_token, span_token, prints = scope
         try:
-            if log_prints:
-                with capture_prints(self.context.logger):
-                    yield
-            elif printing_to_log():
-                with capture_prints(None):
-                    yield
-            else:
-                yield
+            if prints is not None:
+                prints.__exit__(None, None, None)
         finally:
             if span_token is not None:
                 detach_span(span_token)
             ambient_related.reset(related_token)
             task_run_context.reset(task_token)
-
-    def _related(self) -> dict[str, str]:
-        """The task run as a related resource (checked only if an event is emitted)."""
-        return {
-            ID_LABEL: task_run_resource_id(self.tracker.id),
-            NAME_LABEL: self.tracker.snapshot.name,
-            ROLE_LABEL: "task-run",
-        }
 
     def outcome(self) -> State[Any]:
         """The final state (after a crash too: then Crashed)."""
@@ -238,7 +280,9 @@ class TaskRun:
         except BaseException as error:
             run_hooks(self.task.on_crashed, self.task, self.tracker.snapshot, self._crash(error))
             raise
-        run_hooks(self._hooks(state), self.task, self.tracker.snapshot, state)
+        hooks = self._hooks(state)
+        if hooks:
+            run_hooks(hooks, self.task, self.tracker.snapshot, state)
         return state
 
     def _run_sync(self) -> State[Any]:
@@ -253,12 +297,14 @@ class TaskRun:
         args, kwargs = self.task.signature.call_args(parameters)
         while True:
             self._start_attempt()
-            with self._running():
-                try:
-                    value = call_with_timeout(self.task.fn, args, kwargs, self.task.timeout_seconds)
-                    state = outcome_state(value)
-                except Exception as error:
-                    state = failure_state(error)
+            scope = self._enter()
+            try:
+                value = call_with_timeout(self.task.fn, args, kwargs, self.task.timeout_seconds)
+                state = outcome_state(value)
+            except Exception as error:
+                state = failure_state(error)
+            finally:
+                self._exit(scope)
             delay = self._retry(state)
             if delay is None:
                 break
@@ -275,7 +321,9 @@ class TaskRun:
                 self.task.on_crashed, self.task, self.tracker.snapshot, self._crash(error)
             )
             raise
-        await arun_hooks(self._hooks(state), self.task, self.tracker.snapshot, state)
+        hooks = self._hooks(state)
+        if hooks:
+            await arun_hooks(hooks, self.task, self.tracker.snapshot, state)
         return state
 
     async def _run_async(self) -> State[Any]:
@@ -290,14 +338,16 @@ class TaskRun:
         args, kwargs = self.task.signature.call_args(parameters)
         while True:
             self._start_attempt()
-            with self._running():
-                try:
-                    value = await acall_with_timeout(
-                        self.task.fn(*args, **kwargs), self.task.timeout_seconds
-                    )
-                    state = outcome_state(value)
-                except Exception as error:
-                    state = failure_state(error)
+            scope = self._enter()
+            try:
+                value = await acall_with_timeout(
+                    self.task.fn(*args, **kwargs), self.task.timeout_seconds
+                )
+                state = outcome_state(value)
+            except Exception as error:
+                state = failure_state(error)
+            finally:
+                self._exit(scope)
             delay = self._retry(state)
             if delay is None:
                 break

@@ -74,6 +74,8 @@ class Task(Generic[P, R]):
         self.description = options.get("description") or inspect.getdoc(fn)
         self.version = options.get("version")
         self.tags: tuple[str, ...] = tuple(options.get("tags", ()))
+        self.plain_tags = all(type(tag) is str for tag in self.tags)
+        """Whether the tags are plain strings (a task run's snapshot then needs no checks)."""
         self.retries: int = options.get("retries", 0)
         self.retry_delay_seconds: RetryDelay = options.get("retry_delay_seconds")
         self.retry_jitter_factor = options.get("retry_jitter_factor")
