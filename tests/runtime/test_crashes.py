@@ -8,6 +8,7 @@ import signal
 import sysconfig
 import time
 from pathlib import Path
+from uuid import UUID
 
 import pytest
 
@@ -16,6 +17,17 @@ from tests.runtime.conftest import StateFeed, nats_url, process_gone, request
 
 pytestmark = pytest.mark.nats
 PROCTOR = str(Path(sysconfig.get_path("scripts")) / "proctor")
+
+
+async def recorded_by_worker(plane: RunPlane, run_id: UUID, name: str) -> None:
+    """Wait until the worker has written state ``name`` into the run's entry: the run's own
+    process publishes its state events, and its worker records them a moment later."""
+    async with asyncio.timeout(10):
+        while True:
+            found = await plane.board.get(run_id)
+            if found is not None and found[0].state.name == name:
+                return
+            await asyncio.sleep(0.02)  # allow-sleep: polling another process's KV write
 
 
 async def test_kill_9_of_a_worker_marks_its_running_run_crashed_within_the_bound(
@@ -37,6 +49,7 @@ async def test_kill_9_of_a_worker_marks_its_running_run_crashed_within_the_bound
         entry = await request(plane, "long_running", {})
         run_pid = await feed.started_pid()
         await feed.until(entry.id, "Running")
+        await recorded_by_worker(plane, entry.id, "Running")
 
         worker.send_signal(signal.SIGKILL)
         killed = time.monotonic()
