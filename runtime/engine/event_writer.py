@@ -1,5 +1,9 @@
 """A run's state-change events written straight to their wire bytes: the engine's hot path.
 
+The event of a run entering a state has the id of that state: a state is entered once, by
+one run (the engine makes a new state for every transition), so the id names one event, and
+a transition published twice is stored once.
+
 ``StateEventWriter.write(...)`` gives exactly the bytes of ``state_change_event(...).to_wire()``
 (``tests/unit/test_state_event_wire.py`` holds them equal for every state) at a fraction of
 the cost: no ``Event`` is built, the parts are serialised with pydantic-core and joined, and
@@ -22,7 +26,6 @@ from uuid import UUID
 from pydantic_core import to_json
 
 from proctor.core.errors import EventError
-from proctor.events.ids import uuid7
 from proctor.events.labels import (
     ID_LABEL,
     MAX_LABEL_VALUE_LENGTH,
@@ -139,7 +142,7 @@ class StateEventWriter:
     ) -> WireEvent:
         """The event for ``run`` entering ``state``, as ``state_change_event`` makes it
         (``traceparent``: one the engine formatted from its span, so valid)."""
-        event_id = uuid7()
+        event_id = state.id  # entering a state is one event: it has the state's id
         prefix = FLOW_RUN_PREFIX if type(run) is FlowRunSnapshot else TASK_RUN_PREFIX
         named = _named_for(prefix, state)
         run_json = to_json(run)
@@ -156,7 +159,7 @@ class StateEventWriter:
             previous = b"null" if previous_state is None else self._state_bytes(previous_state)
             state_json = self._state_bytes(state)
             start = state_json.index(_TIMESTAMP, 50) + len(_TIMESTAMP)
-            id_json = str(event_id).encode()
+            id_json = state_json[7:43]  # the state's id: ``{"id":"<36 characters>"``
             data = b"".join(
                 (
                     b'{"id":"', id_json,

@@ -80,6 +80,9 @@ async def test_retries_as_stored_in_jetstream(
     task_events = [e for e in events if e.resource.id == f"proctor.task-run.{task_run.id}"]
     for before, after in itertools.pairwise(task_events):
         assert after.follows == before.id  # each event names the one it follows
+    # One event per transition, none lost to deduplication: each has the id of its state.
+    assert len({e.id for e in events}) == len(events) == 3 + 7
+    assert all(e.id == c.state.id for e, c in zip(events, changes(events), strict=True))
 
     lines = {(log.message, log.task_run_id) for log in logs}
     assert {("attempt 1", task_run.id), ("attempt 3", task_run.id)} <= lines

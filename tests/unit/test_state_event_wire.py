@@ -135,6 +135,14 @@ def test_a_runs_events_in_sequence_are_the_models(run: FlowRunSnapshot | TaskRun
         previous = state
 
 
+def test_an_event_has_the_id_of_the_state_it_enters() -> None:
+    writer, previous, follows = StateEventWriter(), None, None
+    for made in (states.Pending(), states.Running(), states.Completed(1)):
+        wire = assert_same_as_model(TASK_RUN, made.snapshot, previous, follows, writer)
+        assert wire.id == made.snapshot.id
+        previous, follows = made.snapshot, wire.id
+
+
 def test_a_timestamp_in_another_zone_is_stored_in_utc_like_the_model() -> None:
     state = StateSnapshot(
         type=StateType.RUNNING,
