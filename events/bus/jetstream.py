@@ -37,7 +37,7 @@ from proctor.events.bus.consumer import (
     JetStreamDurableConsumer,
     start_at,
 )
-from proctor.events.bus.pipeline import Message, PublishPipeline
+from proctor.events.bus.pipeline import Ack, PublishPipeline
 from proctor.events.bus.retrying import with_retries
 from proctor.events.model import Event, WireEvent
 from proctor.events.names import NameFilter
@@ -244,25 +244,40 @@ class JetStreamEventBus(EventBus):
         return receipt
 
     async def publish_many(self, events: Sequence[Event | WireEvent]) -> list[PublishReceipt]:
-        messages = [self._message(e) for e in events]  # validate every event before sending any
-        acks = await self.pipeline.publish(
-            self.naming.events_stream, messages, lambda i: f"event {events[i].event!r}"
-        )
+        acks = await self._store(events)
         return [
             PublishReceipt(event.id, ack.sequence, ack.duplicate)
             for event, ack in zip(events, acks, strict=True)
         ]
 
-    def _message(self, event: Event | WireEvent) -> Message:
-        subject = self._subjects.get(event.event)
-        if subject is None:
-            subject = self.naming.event_subject(event.event).encode()
-            if len(self._subjects) < _SUBJECTS_KEPT:
-                self._subjects[event.event] = subject
-        if type(event) is WireEvent:
-            # ``Event.to_wire()`` bytes begin with the id: ``{"id":"<36 characters>"``.
-            return Message(subject, event.data, event.data[7:43])
-        return Message(subject, event.to_wire(), str(event.id).encode())
+    async def publish_all(self, events: Sequence[Event | WireEvent]) -> None:
+        """``publish_many`` without the receipts: returns once every event is stored (the flow
+        engine's outboxes publish this way; they need no receipt)."""
+        await self._store(events)
+
+    async def _store(self, events: Sequence[Event | WireEvent]) -> list[Ack]:
+        return await self.pipeline.publish(
+            self.naming.events_stream,
+            self._messages(events),
+            lambda i: f"event {events[i].event!r}",
+        )
+
+    def _messages(self, events: Sequence[Event | WireEvent]) -> list[tuple[bytes, bytes, bytes]]:
+        """Subject, body and ``Nats-Msg-Id`` of each event (serialising, so validating, each)."""
+        subjects = self._subjects
+        messages: list[tuple[bytes, bytes, bytes]] = []
+        for event in events:
+            subject = subjects.get(event.event)
+            if subject is None:
+                subject = self.naming.event_subject(event.event).encode()
+                if len(subjects) < _SUBJECTS_KEPT:
+                    subjects[event.event] = subject
+            if type(event) is WireEvent:
+                data = event.data  # ``Event.to_wire()`` bytes begin ``{"id":"<36 characters>"``
+                messages.append((subject, data, data[7:43]))
+            else:
+                messages.append((subject, event.to_wire(), str(event.id).encode()))
+        return messages
 
     async def subscribe(
         self, *filters: str | NameFilter, start: StartAt = "new"

@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Generic, TypeVar
 
 from proctor.core.errors import BrokerUnavailableError
+from proctor.events.bus import EventBus
 from proctor.events.emit import BusThread
 from proctor.events.model import WireEvent
 
@@ -171,7 +172,7 @@ class RunPublisher:
                 raise RuntimeError("the bus thread is gone")
             return alive.spawn(coroutine)
 
-        self.events: Outbox[WireEvent] = Outbox(thread.bus.publish_many, spawn, what="run events")
+        self.events: Outbox[WireEvent] = Outbox(_publisher_of(thread.bus), spawn, what="run events")
         self.logs: Outbox[Any] = Outbox(
             log_sink_for(thread.bus).publish, spawn, what="run log lines"
         )
@@ -192,6 +193,12 @@ class RunPublisher:
         events.add_done_callback(check)
         logs.add_done_callback(check)
         return both
+
+
+def _publisher_of(bus: EventBus) -> Callable[[list[WireEvent]], Awaitable[Any]]:
+    """How an outbox publishes to ``bus``: without receipts where the bus can (JetStream)."""
+    publish_all = getattr(bus, "publish_all", None)  # imports no bus module (nats-py) for it
+    return publish_all if publish_all is not None else bus.publish_many
 
 
 _lock = threading.Lock()

@@ -48,7 +48,7 @@ def test_an_unreadable_answer_is_a_bus_error() -> None:
     ("message", "error"),
     [
         (Message(b"a b", b"{}", b"1"), "not a NATS subject"),
-        (Message(b"a.b", b"{}", b"1\r\nX: y"), "not a NATS subject"),
+        (Message(b"a.b", b"{}", b"1\r\nX: y"), "not a NATS message id"),
         (Message(b"a.b", b"x" * 1025, b"1"), "1025-byte message is over the server's limit"),
     ],
 )
