@@ -1,0 +1,1 @@
+"""Property-based tests (hypothesis): not run against the built wheel, which has no dev tools."""
