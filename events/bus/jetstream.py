@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -37,7 +37,7 @@ from proctor.events.bus.consumer import (
     JetStreamDurableConsumer,
     start_at,
 )
-from proctor.events.bus.pipeline import Ack, PublishPipeline
+from proctor.events.bus.pipeline import PublishPipeline
 from proctor.events.bus.retrying import with_retries
 from proctor.events.model import Event, WireEvent
 from proctor.events.names import NameFilter
@@ -157,6 +157,11 @@ async def ensure_logs_stream(
     await ensure_stream(js, naming.logs_stream, naming.logs_prefix, config)
 
 
+def _describer(events: Sequence[Event | WireEvent]) -> Callable[[int], str]:
+    """How a publish names one of ``events`` in its errors."""
+    return lambda index: f"event {events[index].event!r}"
+
+
 class _JetStreamSubscription(EventSubscription):
     def __init__(self, filters: tuple[NameFilter, ...], js: JetStreamContext) -> None:
         super().__init__(filters)
@@ -244,7 +249,9 @@ class JetStreamEventBus(EventBus):
         return receipt
 
     async def publish_many(self, events: Sequence[Event | WireEvent]) -> list[PublishReceipt]:
-        acks = await self._store(events)
+        acks = await self.pipeline.publish(
+            self.naming.events_stream, self._messages(events), _describer(events)
+        )
         return [
             PublishReceipt(event.id, ack.sequence, ack.duplicate)
             for event, ack in zip(events, acks, strict=True)
@@ -253,13 +260,8 @@ class JetStreamEventBus(EventBus):
     async def publish_all(self, events: Sequence[Event | WireEvent]) -> None:
         """``publish_many`` without the receipts: returns once every event is stored (the flow
         engine's outboxes publish this way; they need no receipt)."""
-        await self._store(events)
-
-    async def _store(self, events: Sequence[Event | WireEvent]) -> list[Ack]:
-        return await self.pipeline.publish(
-            self.naming.events_stream,
-            self._messages(events),
-            lambda i: f"event {events[i].event!r}",
+        await self.pipeline.store(
+            self.naming.events_stream, self._messages(events), _describer(events)
         )
 
     def _messages(self, events: Sequence[Event | WireEvent]) -> list[tuple[bytes, bytes, bytes]]:

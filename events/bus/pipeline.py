@@ -65,7 +65,9 @@ class Ack(NamedTuple):
     duplicate: bool
 
 
-_Outcome = Ack | BaseException
+_Outcome = bytes | BaseException
+"""A message's outcome: the body of JetStream's acknowledgement (read into an ``Ack`` only
+when the caller wants one), or why it was not stored."""
 _Triple = tuple[bytes, bytes, bytes]
 
 
@@ -87,7 +89,7 @@ class _Window:
         if index in self.outcomes:
             return
         self.outcomes[index] = outcome
-        if type(outcome) is not Ack:
+        if type(outcome) is not bytes:
             self.failed += 1
         self.left -= 1
         if self.left == 0 and not self.done.done():
@@ -95,21 +97,31 @@ class _Window:
 
 
 def _outcome(data: bytes, no_responders: bool = False) -> _Outcome:
-    """What JetStream answered (``data``) to a publish (``no_responders``: no stream took it)."""
+    """What JetStream answered (``data``) to a publish (``no_responders``: no stream took it):
+    ``data`` itself if it acknowledges the message, else the error."""
     if no_responders:
         return nats.js.errors.NoStreamResponseError()
-    plain = _PLAIN_ACK.fullmatch(data)  # the common case, read without the JSON parser
-    if plain is not None:
-        return Ack(int(plain[1]), plain[2] is not None)
+    if _PLAIN_ACK.fullmatch(data) is not None:  # the common case, read without the JSON parser
+        return data
     try:
         reply: dict[str, Any] = json.loads(data)
         if "error" in reply:
             nats.js.errors.APIError.from_error(reply["error"])  # raises the error's class
-        return Ack(int(reply["seq"]), bool(reply.get("duplicate", False)))
+        int(reply["seq"])
+        return data
     except nats.js.errors.APIError as error:
         return error
     except (ValueError, KeyError, TypeError) as error:
         return BusError(f"unreadable JetStream acknowledgement: {error}")
+
+
+def _ack(data: bytes) -> Ack:
+    """The ``Ack`` in an acknowledgement's body (one ``_outcome`` accepted)."""
+    plain = _PLAIN_ACK.fullmatch(data)
+    if plain is not None:
+        return Ack(int(plain[1]), plain[2] is not None)
+    reply: dict[str, Any] = json.loads(data)
+    return Ack(int(reply["seq"]), bool(reply.get("duplicate", False)))
 
 
 _SUBJECTS_KEPT = 1024
@@ -157,8 +169,20 @@ class PublishPipeline:
 
         ``describe(index)`` names a message in errors, e.g. ``event 'shop.order.created'``.
         """
+        return [_ack(body) for body in await self._publish(stream, messages, describe)]
+
+    async def store(
+        self, stream: str, messages: Sequence[_Triple], describe: Callable[[int], str]
+    ) -> None:
+        """``publish`` for a caller that needs no ``Ack``: the acknowledgements are checked,
+        not read."""
+        await self._publish(stream, messages, describe)
+
+    async def _publish(
+        self, stream: str, messages: Sequence[_Triple], describe: Callable[[int], str]
+    ) -> list[bytes]:
         _check(messages, self._nc.max_payload, self._subjects)  # none is sent if one is unfit
-        acks: list[Ack | None] = [None] * len(messages)
+        acks: list[bytes] = [b""] * len(messages)
         deadline = time.monotonic() + self._deadline_s
         windows: list[int] = []
         try:
@@ -173,7 +197,7 @@ class PublishPipeline:
             for number in windows:  # stop waiting for the acks of a publish given up on
                 self._windows.pop(number, None)
             raise
-        return [ack for ack in acks if ack is not None]
+        return acks
 
     async def _reply_prefix(self) -> bytes:
         if self._prefix is None:
@@ -303,7 +327,7 @@ class PublishPipeline:
         stream: str,
         messages: Sequence[_Triple],
         number: int,
-        acks: list[Ack | None],
+        acks: list[bytes],
         deadline: float,
         describe: Callable[[int], str],
     ) -> None:
@@ -317,13 +341,13 @@ class PublishPipeline:
             finally:
                 self._windows.pop(number, None)
             if window.left == 0 and window.failed == 0:  # every message acknowledged
-                for index, ack in window.outcomes.items():
-                    acks[index] = ack  # type: ignore[assignment]
+                for index, body in window.outcomes.items():
+                    acks[index] = body  # type: ignore[assignment]
                 return
             retry: list[int] = []
             for index in window.indexes:
                 outcome = window.outcomes.get(index)
-                if isinstance(outcome, Ack):
+                if isinstance(outcome, bytes):
                     acks[index] = outcome
                 elif outcome is None or isinstance(outcome, RETRYABLE):
                     last_error = outcome or TimeoutError()

@@ -9,7 +9,7 @@ import nats.js.errors
 import pytest
 
 from proctor.core.errors import BusError
-from proctor.events.bus.pipeline import Ack, Message, PublishPipeline, _outcome
+from proctor.events.bus.pipeline import Ack, Message, PublishPipeline, _ack, _outcome
 
 
 @pytest.mark.parametrize(
@@ -23,7 +23,8 @@ from proctor.events.bus.pipeline import Ack, Message, PublishPipeline, _outcome
     ],
 )
 def test_acknowledgements_are_read(data: bytes, expected: Ack) -> None:
-    assert _outcome(data) == expected
+    assert _outcome(data) == data  # acknowledged
+    assert _ack(data) == expected
 
 
 def test_a_refusal_is_the_jetstream_error() -> None:
