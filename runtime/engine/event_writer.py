@@ -56,6 +56,7 @@ __all__ = ("StateEventWriter",)
 _UNCAUSED = b',"caused_by":null,"hops":0}'
 """The event's last fields: no causation, and no trace context (left out when there is none)."""
 _TIMESTAMP = b'"timestamp":'
+_new_tuple = tuple.__new__  # a named tuple without its ``__new__``, a Python function
 _KEPT = 1024
 """Entries each process-wide cache keeps (then it starts again)."""
 
@@ -176,7 +177,7 @@ class StateEventWriter:
             )  # fmt: skip
             if len(data) <= MAX_PAYLOAD_BYTES:  # so the payload alone is within its limit too
                 self._last_id, self._last_id_json = event_id, id_json
-                return WireEvent(event_id, named.name, data)
+                return _new_tuple(WireEvent, (event_id, named.name, data))
         event = state_change_event(
             run, state, previous_state, follows=follows, id=event_id, traceparent=traceparent
         )

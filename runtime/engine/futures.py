@@ -192,7 +192,8 @@ def resolve_inputs(
 
     ``UpstreamFailedError`` if one of them (or of ``wait_for``) did not complete.
     """
-    _check_waited(wait_for, [f._future.result() for f in wait_for])
+    if wait_for:
+        _check_waited(wait_for, [f._future.result() for f in wait_for])
     if not upstream:
         return parameters
     states = {id(f): (f._future.result(), f) for found in upstream.values() for f in found}
@@ -208,7 +209,8 @@ async def aresolve_inputs(
     wait_for: list[TaskRunFuture[Any]],
 ) -> dict[str, Any]:
     """``resolve_inputs`` for async task runs: awaits instead of blocking the loop."""
-    _check_waited(wait_for, [await f.wait_async() for f in wait_for])
+    if wait_for:
+        _check_waited(wait_for, [await f.wait_async() for f in wait_for])
     if not upstream:
         return parameters
     states = {id(f): (await f.wait_async(), f) for found in upstream.values() for f in found}

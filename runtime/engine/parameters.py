@@ -47,6 +47,12 @@ class Signature:
 
     def call_args(self, values: Mapping[str, Any]) -> tuple[list[Any], dict[str, Any]]:
         """Positional and keyword arguments to call the function with ``values``."""
+        names = self._plain_names
+        if names is not None and len(values) == len(names):
+            try:
+                return [values[name] for name in names], {}  # the same call, positionally
+            except KeyError:
+                pass
         args: list[Any] = []
         kwargs: dict[str, Any] = {}
         for name, parameter in self.parameters.items():

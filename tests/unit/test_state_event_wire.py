@@ -15,9 +15,11 @@ from proctor.runtime.engine import states
 from proctor.runtime.engine.event_writer import StateEventWriter
 from proctor.runtime.run_events import (
     FlowRunSnapshot,
+    RelatedInputs,
     StateSnapshot,
     StateType,
     TaskRunSnapshot,
+    related_inputs,
     state_change_event,
 )
 
@@ -141,6 +143,18 @@ def test_an_event_has_the_id_of_the_state_it_enters() -> None:
         wire = assert_same_as_model(TASK_RUN, made.snapshot, previous, follows, writer)
         assert wire.id == made.snapshot.id
         previous, follows = made.snapshot, wire.id
+
+
+def test_a_task_runs_related_resources_are_its_flow_flow_run_and_tags() -> None:
+    assert related_inputs(TASK_RUN) == RelatedInputs(
+        TASK_RUN.flow_name, TASK_RUN.tags, flow_run_id=TASK_RUN.flow_run_id
+    )
+    event = assert_same_as_model(TASK_RUN, states.Running().snapshot, None).to_event()
+    assert [(r.role, r.id) for r in event.related] == [
+        ("flow", "proctor.flow.etl"),
+        ("flow-run", f"proctor.flow-run.{TASK_RUN.flow_run_id}"),
+        ("tag", "proctor.tag.io"),
+    ]
 
 
 def test_a_timestamp_in_another_zone_is_stored_in_utc_like_the_model() -> None:
