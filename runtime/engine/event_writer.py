@@ -8,7 +8,8 @@ a transition published twice is stored once.
 (``tests/unit/test_state_event_wire.py`` holds them equal for every state) at a fraction of
 the cost: no ``Event`` is built, the parts are serialised with pydantic-core and joined, and
 what events share is made once: per state name, the event name and the state's labels; per
-run, its own labels; per process, the related resources of runs with the same flow, flow run
+run, its own labels and, when only its run count and times change, its snapshot's JSON around
+them (``run_json``); per process, the related resources of runs with the same flow, flow run
 and tags (checked once); per run, the JSON of its last state (the next event's
 ``previous_state``) and of its last event id (the one the next event ``follows``).
 
@@ -35,6 +36,7 @@ from proctor.events.labels import (
 )
 from proctor.events.model import MAX_PAYLOAD_BYTES, MAX_RELATED, WireEvent
 from proctor.events.names import validate_event_name
+from proctor.runtime.engine.run_json import RunJson, Updated
 from proctor.runtime.run_events import (
     FLOW_RUN_PREFIX,
     RUN_COUNT_LABEL,
@@ -118,6 +120,7 @@ class StateEventWriter:
         "_last_id_json",
         "_related",
         "_related_json",
+        "_run",
         "_state",
         "_state_json",
     )
@@ -129,6 +132,7 @@ class StateEventWriter:
         self._last_id_json = b""
         self._related: RelatedInputs | None = None
         self._related_json: bytes | None = None
+        self._run = RunJson()
         self._state: StateSnapshot | None = None
         self._state_json = b""
 
@@ -140,44 +144,43 @@ class StateEventWriter:
         *,
         follows: UUID | None = None,
         traceparent: str | None = None,
+        updated: Updated | None = None,
     ) -> WireEvent:
         """The event for ``run`` entering ``state``, as ``state_change_event`` makes it
-        (``traceparent``: one the engine formatted from its span, so valid)."""
+        (``traceparent``: one the engine formatted from its span, so valid; ``updated``: the
+        snapshot ``run`` was copied from, and the changes, if it was)."""
         event_id = state.id  # entering a state is one event: it has the state's id
         prefix = FLOW_RUN_PREFIX if type(run) is FlowRunSnapshot else TASK_RUN_PREFIX
         named = _named_for(prefix, state)
-        run_json = to_json(run)
         inputs = related_inputs(run)
         if inputs != self._related:
             self._related, self._related_json = inputs, _related_json(inputs)
-        head = self._head_bytes(run, run_json, prefix)
-        if (
-            named is not None
-            and head is not None
-            and self._related_json is not None
-            and state.timestamp.tzinfo is UTC
-        ):
+        if named is not None and self._related_json is not None and state.timestamp.tzinfo is UTC:
             previous = b"null" if previous_state is None else self._state_bytes(previous_state)
             state_json = self._state_bytes(state)
             start = state_json.index(_TIMESTAMP, 50) + len(_TIMESTAMP)
-            id_json = state_json[7:43]  # the state's id: ``{"id":"<36 characters>"``
-            data = b"".join(
-                (
-                    b'{"id":"', id_json,
-                    b'","occurred":', state_json[start : state_json.index(b",", start)],
-                    b',"event":"', named.name_json,
-                    b'","resource":', head, named.labels, b"%d" % run.run_count,
-                    b'"},"related":', self._related_json,
-                    b',"payload":{"run":', run_json,
-                    b',"state":', state_json,
-                    b',"previous_state":', previous,
-                    b'},"follows":', self._follows_bytes(follows),
-                    _UNCAUSED if traceparent is None else _traced(traceparent),
-                )
-            )  # fmt: skip
-            if len(data) <= MAX_PAYLOAD_BYTES:  # so the payload alone is within its limit too
-                self._last_id, self._last_id_json = event_id, id_json
-                return _new_tuple(WireEvent, (event_id, named.name, data))
+            occurred = state_json[start : state_json.index(b",", start)]
+            run_json = self._run.of(run, updated, state.timestamp, occurred)
+            head = self._head_bytes(run, run_json, prefix)
+            if head is not None:
+                id_json = state_json[7:43]  # the state's id: ``{"id":"<36 characters>"``
+                data = b"".join(
+                    (
+                        b'{"id":"', id_json,
+                        b'","occurred":', occurred,
+                        b',"event":"', named.name_json,
+                        b'","resource":', head, named.labels, b"%d" % run.run_count,
+                        b'"},"related":', self._related_json,
+                        b',"payload":{"run":', run_json,
+                        b',"state":', state_json,
+                        b',"previous_state":', previous,
+                        b'},"follows":', self._follows_bytes(follows),
+                        _UNCAUSED if traceparent is None else _traced(traceparent),
+                    )
+                )  # fmt: skip
+                if len(data) <= MAX_PAYLOAD_BYTES:  # so the payload alone is within it too
+                    self._last_id, self._last_id_json = event_id, id_json
+                    return _new_tuple(WireEvent, (event_id, named.name, data))
         event = state_change_event(
             run, state, previous_state, follows=follows, id=event_id, traceparent=traceparent
         )

@@ -9,6 +9,7 @@ from uuid import UUID
 from proctor.events.model import WireEvent
 from proctor.runtime.engine.event_writer import StateEventWriter
 from proctor.runtime.engine.publishing import Outbox
+from proctor.runtime.engine.run_json import Updated
 from proctor.runtime.engine.states import validate_transition
 from proctor.runtime.engine.unchecked import replaced
 from proctor.runtime.run_events import (
@@ -67,7 +68,9 @@ class RunTracker(Generic[S]):
     def set_state(self, state: StateSnapshot, **updates: Any) -> None:
         """Move to ``state`` (``InvalidStateTransitionError`` if the rules forbid it)."""
         validate_transition(self.state, state)
+        updated: Updated | None = None
         if updates:
+            updated = (self.snapshot, updates)
             self.snapshot = replaced(self.snapshot, updates)
         previous, self.state = self.state, state
         self.history.append(state)
@@ -79,6 +82,7 @@ class RunTracker(Generic[S]):
                 previous,
                 follows=self._last_event_id,
                 traceparent=self.traceparent,
+                updated=updated,
             )
             self._last_event_id = event_id = event.id
             self._events.add(event)
