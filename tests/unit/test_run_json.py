@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from pydantic_core import to_json
@@ -19,7 +19,7 @@ from tests.unit.test_state_event_wire import FLOW_RUN, TASK_RUN
 T0 = datetime(2026, 5, 1, 12, 0, 0, tzinfo=UTC)  # whole seconds: no fraction in the JSON
 T1 = datetime(2026, 5, 1, 12, 0, 0, 120_000, tzinfo=UTC)
 T2 = datetime(2026, 5, 1, 8, 0, 1, 5, tzinfo=timezone(timedelta(hours=-4)))
-Run = TaskRunSnapshot | FlowRunSnapshot
+Run = TypeVar("Run", TaskRunSnapshot, FlowRunSnapshot)
 
 
 @pytest.fixture
