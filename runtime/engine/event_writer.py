@@ -69,6 +69,7 @@ class _Named(NamedTuple):
     name: str
     name_json: bytes
     labels: bytes  # the state's labels in the resource, up to the run count's value
+    timestamp_at: int  # where the timestamp's value starts in the state's JSON
 
 
 _named: dict[tuple[str, StateType, str], _Named | None] = {}
@@ -89,7 +90,13 @@ def _named_for(prefix: str, state: StateSnapshot) -> _Named | None:
         named = None
     else:  # of the state's labels only its name is free text, checked as part of the name
         labels = to_json({STATE_TYPE_LABEL: state.type.value, STATE_NAME_LABEL: state.name})
-        named = _Named(name, name.encode(), b'%s,"%s":"' % (labels[1:-1], RUN_COUNT_LABEL.encode()))
+        named = _Named(
+            name,
+            name.encode(),
+            b'%s,"%s":"' % (labels[1:-1], RUN_COUNT_LABEL.encode()),
+            # The same for every state of this type and name: ids have a fixed length.
+            to_json(state).index(_TIMESTAMP) + len(_TIMESTAMP),
+        )
     if len(_named) >= _KEPT:
         _named.clear()
     _named[key] = named
@@ -158,8 +165,8 @@ class StateEventWriter:
         if named is not None and self._related_json is not None and state.timestamp.tzinfo is UTC:
             previous = b"null" if previous_state is None else self._state_bytes(previous_state)
             state_json = self._state_bytes(state)
-            start = state_json.index(_TIMESTAMP, 50) + len(_TIMESTAMP)
-            occurred = state_json[start : state_json.index(b",", start)]
+            start = named.timestamp_at
+            occurred = state_json[start : state_json.index(b'"', start + 1) + 1]
             run_json = self._run.of(run, updated, state.timestamp, occurred)
             head = self._head_bytes(run, run_json, prefix)
             if head is not None:
