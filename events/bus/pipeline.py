@@ -6,8 +6,9 @@ busy in another thread each release can cost a thread switch). Here one reply su
 serves every message: the reply subject is ``<inbox>.<window>.<index>``, an ack fills its
 message's slot in a *window* (up to ``WINDOW`` messages), and the window is one future,
 resolved by its last ack. Two windows are in flight at once: the next one goes on the wire
-while the acks of the previous one come in. Acks are read as nats-py's parser hands them
-over, without the message object, queue and callback task it makes for a subscription.
+while the acks of the previous one come in. Acks are read straight off the connection
+(``direct_reader``), without the message object, queue and callback task nats-py makes for a
+subscription.
 
 A message not acknowledged within ``attempt_timeout_s`` is sent again with the same
 ``Nats-Msg-Id`` (JetStream stores it once) until ``deadline_s`` has passed, then
@@ -30,6 +31,7 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
 from proctor.core.errors import BrokerUnavailableError, BusError
+from proctor.events.bus.direct_reader import read_directly
 from proctor.events.bus.retrying import RETRYABLE
 
 __all__ = ("MSG_ID_HEADER", "WINDOW", "Ack", "Message", "PublishPipeline")
@@ -41,7 +43,6 @@ _NO_RESPONDERS = "503"
 WINDOW = 1000
 """Messages per window: one protocol write and one future; two windows are in flight."""
 _RESEND_PAUSE_S = 0.05
-_NO_RESPONDERS_HEAD = b"NATS/1.0 503"
 _MSG_ID_LINE = f"NATS/1.0\r\n{MSG_ID_HEADER}: ".encode()
 _PLAIN_ACK = re.compile(
     rb'\{"stream":"[^"\\]*",(?:"domain":"[^"\\]*",)?"seq":(\d+)(,"duplicate":true)?\}'
@@ -205,40 +206,10 @@ class PublishPipeline:
                 if self._prefix is None:
                     inbox = self._nc.new_inbox()
                     self._subscription = await self._nc.subscribe(f"{inbox}.*.*", cb=self._on_msg)
-                    self._read_acks_directly(self._subscription._id)
+                    # Should the direct reading ever be bypassed, ``_on_msg`` reads the acks.
+                    self._restore = read_directly(self._nc, self._subscription._id, self._on_ack)
                     self._prefix = f"{inbox}.".encode()
         return self._prefix
-
-    def _read_acks_directly(self, sid: int) -> None:
-        """Take the acks (messages for subscription ``sid``) from nats-py's parser as it reads
-        them, before it makes a ``Msg``, queues it and wakes the subscription's task.
-
-        nats-py is pinned: its parser calls ``client._process_msg(sid, subject, reply, data,
-        headers)`` for every message. Anything else goes on to nats-py; should this ever be
-        bypassed, the subscription's callback (``_on_msg``) reads the same acks.
-        """
-        nc = self._nc
-        process_msg = nc._process_msg
-        stats = nc.stats
-
-        async def read(
-            msg_sid: int, subject: bytes, reply: bytes, data: bytes, headers: bytes
-        ) -> None:
-            if msg_sid != sid:
-                return await process_msg(msg_sid, subject, reply, data, headers)
-            stats["in_msgs"] += 1
-            stats["in_bytes"] += len(data)
-            no_responders = bool(headers) and headers.startswith(_NO_RESPONDERS_HEAD)
-            self._on_ack(subject, data, no_responders)
-            return None
-
-        nc._process_msg = read  # type: ignore[method-assign, assignment]
-
-        def restore() -> None:
-            if nc._process_msg is read:
-                nc._process_msg = process_msg  # type: ignore[method-assign]
-
-        self._restore = restore
 
     async def _send(self, stream: str, messages: Sequence[_Triple], indexes: Sequence[int]) -> int:
         """Put messages on the wire as a new window (its number); one that could not be sent
