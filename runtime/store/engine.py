@@ -12,7 +12,10 @@ never wait for ever. ``tests/chaos/test_postgres_faults.py`` checks it through a
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
+import sqlite3
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,19 +105,35 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves, below
         cursor = dbapi_connection.cursor()
-        for pragma in (
-            f"busy_timeout={int(_BUSY_TIMEOUT_S * 1000)}",  # first: the next one may wait
-            "journal_mode=WAL",
-            "synchronous=NORMAL",
-            "foreign_keys=OFF",
-        ):
-            cursor.execute(f"PRAGMA {pragma}")
+        cursor.execute(f"PRAGMA busy_timeout={int(_BUSY_TIMEOUT_S * 1000)}")
+        _enter_wal(cursor)
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=OFF")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
         write = connection.get_execution_options().get(_WRITE, False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _enter_wal(cursor: Any) -> None:
+    """Switch to WAL, waiting as the busy timeout would.
+
+    WAL is kept in the file, so this changes something only for a new database. Several
+    processes creating one at once race for the switch, and SQLite answers the losers
+    "database is locked" at once, without calling its busy handler: they wait and try
+    again here (the backoff of SQLite's own busy handler), up to the busy timeout.
+    """
+    deadline = time.monotonic() + _BUSY_TIMEOUT_S
+    for delay in itertools.chain((0.001, 0.002, 0.005, 0.01, 0.025), itertools.repeat(0.05)):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if error.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                raise
+        time.sleep(delay)  # in the driver's thread, as SQLite's busy handler does
 
 
 def open_database(url: str, *, schema: str | None = None, echo: bool = False) -> Database:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -30,6 +31,23 @@ async def test_the_default_store_is_sqlite_in_wal_mode_under_proctor_home(
         await store.ping()
     finally:
         await store.close()
+
+
+async def test_processes_creating_one_sqlite_database_at_once_all_open_it(tmp_path: Path) -> None:
+    """Servers and workers starting together on a new home each open the new file; SQLite
+    refuses all but one switch to WAL at once, without waiting, and the others must wait."""
+
+    async def open_at_once(path: Path) -> list[str]:
+        stores = await asyncio.gather(*(Store.open(f"sqlite:///{path}") for _ in range(4)))
+        modes = []
+        for store in stores:
+            async with store.db.reader.connect() as connection:
+                modes.append((await connection.execute(text("PRAGMA journal_mode"))).scalar_one())
+            await store.close()
+        return modes
+
+    for attempt in range(25):  # each lost the race about one time in ten before the fix
+        assert await open_at_once(tmp_path / f"new-{attempt}.db") == ["wal"] * 4
 
 
 @pytest.mark.parametrize(
