@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import os
 import signal
@@ -20,6 +19,7 @@ from pathlib import Path
 
 from proctor.core.discovery import ServerInfo, read_discovery, remove_discovery, write_discovery
 from proctor.core.errors import ConfigurationError
+from proctor.core.gc_tuning import release_loaded
 from proctor.core.settings import ProctorSettings, mask_url
 from proctor.events.bus.base import EventStreamConfig
 from proctor.events.bus.jetstream import JetStreamEventBus, ensure_logs_stream
@@ -109,7 +109,9 @@ class LocalServer:
     async def _start(self) -> None:
         url = self.settings.nats_url
         if url is None:
-            self.embedded = EmbeddedNats(Path(self.settings.home) / "nats", port=self.nats_port)
+            self.embedded = EmbeddedNats(
+                Path(self.settings.home) / "nats", port=self.nats_port, own_process_group=True
+            )
             url = await asyncio.to_thread(self.embedded.start)
         self.nats_url = url
         self.bus = await JetStreamEventBus.connect(url, naming=self.naming, stream=self.stream)
@@ -196,23 +198,27 @@ class LocalServer:
     async def serve_until_stopped(
         self, stop: asyncio.Event | None = None, *, ready: Callable[[], None] | None = None
     ) -> None:
-        """Run until SIGINT/SIGTERM (or ``stop`` is set), then shut down cleanly. ``ready`` is
-        called once the signals are handled (say "ready" there: a signal sent on seeing it
-        then stops the server cleanly)."""
+        """Run until SIGINT/SIGTERM, or SIGHUP (the terminal closed) unless ignored (``nohup``),
+        or ``stop`` is set; then shut down cleanly. ``ready`` is called once the signals are
+        handled (say "ready" there: a signal sent on seeing it then stops the server cleanly)."""
         stop = stop or asyncio.Event()
         loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        signals = [signal.SIGINT, signal.SIGTERM]
+        if signal.getsignal(signal.SIGHUP) is signal.SIG_DFL:
+            signals.append(signal.SIGHUP)  # else it kills us without stopping nats-server
+        for signum in signals:
             loop.add_signal_handler(signum, stop.set)
         # What is loaded by now (modules, schemas, the app) lives as long as the process;
         # frozen, it is left out of the full collections, which otherwise took 70-300 ms under
-        # load (every request waiting behind them) and now take a few.
-        gc.freeze()
+        # load (every request waiting behind them) and now take a few. (`proctor server start`
+        # held collections off while loading: see hold_until_loaded.)
+        release_loaded()
         try:
             if ready is not None:
                 ready()
             await stop.wait()
         finally:
-            for signum in (signal.SIGINT, signal.SIGTERM):
+            for signum in signals:
                 loop.remove_signal_handler(signum)
             await self.stop()
 

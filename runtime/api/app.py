@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from proctor.core.settings import ProctorSettings
@@ -115,13 +115,15 @@ def create_app(services: ApiServices) -> FastAPI:
     app.hooks = WebhookEndpoint(receiver)
     document_hooks(app)
 
-    api = APIRouter(prefix="/api", dependencies=[Depends(require_scope)])
-    api.include_router(events_router(services.bus, services.store))
-    api.include_router(runs_router(services.store))
-    api.include_router(webhooks_router(registry, services.store))
-    api.include_router(automations_router(AutomationRegistry(services.store, services.bus)))
-    for router in (deployments_router, work_pools_router, concurrency_router, run_commands_router):
-        api.include_router(router(runtime))
-    app.include_router(api)
+    routers = [
+        events_router(services.bus, services.store),
+        runs_router(services.store),
+        webhooks_router(registry, services.store),
+        automations_router(AutomationRegistry(services.store, services.bus)),
+        *(make(runtime) for make in (deployments_router, work_pools_router, concurrency_router)),
+        run_commands_router(runtime),
+    ]
+    for router in routers:  # into the app at once: FastAPI rebuilds a route at each include
+        app.include_router(router, prefix="/api", dependencies=[Depends(require_scope)])
     mount_ui(app)  # the web UI at / (loads without a token; its API calls carry one)
     return app

@@ -14,8 +14,10 @@ from datetime import datetime
 from typing import Any, Final
 from uuid import UUID
 
+from pydantic import ValidationError, field_validator
+
 from proctor.core.errors import EventError
-from proctor.events.model import Event
+from proctor.events.model import MAX_PAYLOAD_BYTES, Event
 from proctor.runtime.run_events import (
     FlowRunSnapshot,
     StateChange,
@@ -32,6 +34,7 @@ __all__ = (
     "UNPROJECTABLE",
     "Projection",
     "dead_letter_id",
+    "decode",
 )
 
 FLOW_NAMESPACE: Final = uuid.UUID("6c1e7f52-3b0a-4c55-9d1e-0f7a1c2b3d4e")
@@ -45,6 +48,33 @@ UNPROJECTABLE: Final = "unprojectable"
 _MAX_ERROR_CHARS = 4000
 _TIME_FIELDS = ("state.timestamp", "state.scheduled_time", "run.expected_start_time",
                 "run.start_time", "run.end_time")  # fmt: skip
+
+
+_PAYLOAD_GROWTH: Final = 5
+"""How much larger parsed JSON can be once serialised again, at most: ``1e15`` becomes
+``1000000000000000.0`` (4.5 times); whitespace, escapes and repeated keys only shrink."""
+_SIZE_SURELY_WITHIN: Final = MAX_PAYLOAD_BYTES // _PAYLOAD_GROWTH
+
+
+class _SmallEvent(Event):
+    """An event whose message is at most ``_SIZE_SURELY_WITHIN`` bytes: its payload cannot be
+    past ``MAX_PAYLOAD_BYTES`` as JSON, so it is not serialised again to measure it."""
+
+    @field_validator("payload", mode="after")
+    @classmethod
+    def _payload_size(cls, value: dict[str, Any]) -> dict[str, Any]:  # replaces Event's
+        return value
+
+
+def decode(data: bytes) -> Event:
+    """``Event.from_wire(data)``, the same event or the same ``EventError``, with less work
+    for a message too small for its payload to be too large."""
+    if len(data) <= _SIZE_SURELY_WITHIN:
+        try:
+            return _SmallEvent.model_validate_json(data)
+        except ValidationError:
+            pass  # from_wire names the problem
+    return Event.from_wire(data)
 
 
 def dead_letter_id(data: bytes) -> UUID:
@@ -147,7 +177,7 @@ class Projection:
         """Project one message; a poison message becomes a dead letter instead."""
         self.messages += 1
         try:
-            event = Event.from_wire(data)
+            event = decode(data)
         except EventError as error:
             self.dead_letter(sequence, event_name, data, UNDECODABLE, str(error))
             return

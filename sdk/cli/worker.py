@@ -7,7 +7,7 @@ import dataclasses
 import logging
 import os
 import signal
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -18,8 +18,9 @@ from proctor.events.naming import Naming
 from proctor.runtime.orchestration import RunPlane, RuntimeOptions
 from proctor.runtime.orchestration.model import check_pool_name
 from proctor.runtime.orchestration.options import DEFAULT_HEARTBEAT_S
-from proctor.runtime.worker import ProcessLauncher, Worker
-from proctor.runtime.worker.connect import resolve_nats
+
+if TYPE_CHECKING:
+    from proctor.runtime.worker import Worker
 
 app = typer.Typer(help="Run workers that execute deployment runs.", no_args_is_help=True)
 
@@ -54,6 +55,10 @@ async def start(
             check_pool_name(one, "work queue")
     except ValueError as error:
         fail(f"--pool/--queue: {error}")
+    # (imported here: every other command, `server start` first, would load the worker)
+    from proctor.runtime.worker import ProcessLauncher, Worker
+    from proctor.runtime.worker.connect import resolve_nats
+
     settings = ProctorSettings()
     url, namespace = resolve_nats(settings)
     bus = await JetStreamEventBus.connect(url, naming=Naming(namespace), declare=False)

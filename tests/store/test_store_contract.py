@@ -5,10 +5,15 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import StatementError
 
 from proctor.core.errors import ConflictError, QueryError
@@ -25,7 +30,13 @@ from proctor.runtime.store import (
 )
 from proctor.runtime.store.columns import metadata
 from proctor.runtime.store.control import WorkPoolRow
-from proctor.runtime.store.migrate import current_revision, head_revision, migrate
+from proctor.runtime.store.engine import open_database
+from proctor.runtime.store.migrate import (
+    alembic_config,
+    current_revision,
+    head_revision,
+    migrate,
+)
 from tests.store.factory import T0, FlowWithTasks, lifecycle_events, state
 
 NOW = datetime(2026, 11, 2, tzinfo=UTC)
@@ -60,6 +71,65 @@ async def test_migrations_build_exactly_the_tables_the_models_describe(store: St
             lambda sync: compare_metadata(MigrationContext.configure(sync), metadata)
         )
     assert differences == []
+
+
+def test_the_head_revision_is_alembics() -> None:
+    assert head_revision() == ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def _schema(connection: Connection) -> dict[str, object]:
+    """Every table's columns (type, nullability, server default), keys and indexes."""
+    found = inspect(connection)
+
+    def table(name: str) -> dict[str, object]:
+        return {
+            "columns": [
+                (c["name"], str(c["type"]), c["nullable"], str(c.get("default")))
+                for c in found.get_columns(name)
+            ],
+            "primary key": found.get_pk_constraint(name)["constrained_columns"],
+            "foreign keys": sorted(
+                (f["constrained_columns"], f["referred_table"], f["referred_columns"])
+                for f in found.get_foreign_keys(name)
+            ),
+            "indexes": sorted(
+                (i["name"] or "", i["column_names"], i["unique"]) for i in found.get_indexes(name)
+            ),
+            "unique": sorted(
+                (u["name"] or "", u["column_names"]) for u in found.get_unique_constraints(name)
+            ),
+        }
+
+    return {name: table(name) for name in sorted(found.get_table_names())}
+
+
+async def test_an_old_database_is_migrated_by_the_scripts_to_what_a_new_one_is_made(
+    store_url: tuple[str, str | None], tmp_path: Path
+) -> None:
+    url, schema = store_url
+    new = await Store.open(url, schema=schema)  # empty: made from the models, then stamped
+    old_url = url if schema is not None else f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
+    old = open_database(old_url, schema=None if schema is None else f"{schema}_old")
+    try:
+        async with old.writer.begin() as connection:
+            if old.schema is not None:
+                await connection.exec_driver_sql(f'CREATE SCHEMA "{old.schema}"')
+            await connection.run_sync(lambda sync: command.upgrade(alembic_config(sync), "0001"))
+        assert await current_revision(old) == "0001"
+        await migrate(old)
+        assert await current_revision(old) == head_revision()
+        async with old.reader.connect() as connection:
+            migrated = await connection.run_sync(_schema)
+        async with new.db.reader.connect() as connection:
+            made = await connection.run_sync(_schema)
+        assert "collision_strategy" in str(made["deployment"])
+        assert made == migrated
+    finally:
+        if old.schema is not None:
+            async with old.writer.begin() as connection:
+                await connection.exec_driver_sql(f'DROP SCHEMA "{old.schema}" CASCADE')
+        await old.dispose()
+        await new.close()
 
 
 async def test_concurrent_start_ups_migrate_once(store_url: tuple[str, str | None]) -> None:
