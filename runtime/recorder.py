@@ -10,6 +10,10 @@ dead letters within their batch; a batch the database refuses is split until the
 message is alone, and that one is dead-lettered. Each new dead letter is logged and reported
 as a ``proctor.recorder.dead-lettered`` event. An unreachable database is waited out (the
 batch is kept, its ack deadline extended), never dead-lettered.
+
+Its consumer's ``ack_wait`` is short (``RECORDER_ACK_WAIT``): what a recorder that died had
+fetched comes to a living one seconds later, while a living one keeps what it holds for as
+long as it needs (``Holding`` tells JetStream it is still working on it).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from proctor.events.bus.consumer import (
     DurableConsumer,
     JetStreamDurableConsumer,
 )
+from proctor.events.bus.holding import Holding
 from proctor.events.bus.jetstream import JetStreamEventBus
 from proctor.events.labels import ID_LABEL, NAME_LABEL, ROLE_LABEL
 from proctor.events.model import Event, utcnow
@@ -43,7 +48,14 @@ from proctor.runtime.store.projection import UNDECODABLE, UNPROJECTABLE, Project
 from proctor.runtime.store.records import RunLogRecord
 from proctor.runtime.store.store import Store
 
-__all__ = ("DEAD_LETTERED", "SLICE_S", "Recorder", "RecorderOptions", "RecorderStats")
+__all__ = (
+    "DEAD_LETTERED",
+    "RECORDER_ACK_WAIT",
+    "SLICE_S",
+    "Recorder",
+    "RecorderOptions",
+    "RecorderStats",
+)
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +64,11 @@ DEAD_LETTERED = "proctor.recorder.dead-lettered"
 
 SLICE_S = 0.002
 """Longest stretch of projecting before the event loop gets a turn."""
+
+RECORDER_ACK_WAIT = timedelta(seconds=5)
+"""How long a batch a recorder fetched and stopped refreshing (it died) waits before it is
+delivered again (it was 30 s: a server killed mid-load had its last events queryable only
+half a minute after its restart)."""
 _TOP_UP_TIMEOUT_S = 0.01
 
 
@@ -62,7 +79,7 @@ class RecorderOptions:
     batch_size: int = 1000
     fetch_timeout_s: float = 1.0
     consumer: ConsumerOptions = field(
-        default_factory=lambda: ConsumerOptions(ack_wait=timedelta(seconds=30), max_deliver=20)
+        default_factory=lambda: ConsumerOptions(ack_wait=RECORDER_ACK_WAIT, max_deliver=20)
     )
     batch_linger_s: float = 0.05
     """How long a batch smaller than ``batch_size`` waits for more events before it is
@@ -108,6 +125,7 @@ class Recorder:
         self._add = project
         self._count = count
         self.consumer = consumer
+        self._held = Holding(consumer)
         self.options = options or RecorderOptions()
         self.stats = RecorderStats()
         self._reporter = reporter
@@ -188,12 +206,24 @@ class Recorder:
 
     async def run(self) -> None:
         """Record until stopped. Failures are logged and retried; they never end the loop."""
+        keeping = asyncio.create_task(self._held.keep(), name=f"keep {self.consumer.name}")
+        try:
+            await self._record_until_stopped()
+        finally:
+            keeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeping
+
+    async def _record_until_stopped(self) -> None:
         delay = self.options.retry_delay_s
         while not self._stopping.is_set():
             try:
                 deliveries = await self._fetch()
-                if deliveries:
-                    await self.record(deliveries)
+                try:
+                    if deliveries:
+                        await self.record(deliveries)
+                finally:  # acknowledged, handed back, or left to ack_wait
+                    self._held.release(deliveries)
                 delay = self.options.retry_delay_s
             except asyncio.CancelledError:
                 raise
@@ -227,7 +257,9 @@ class Recorder:
             with contextlib.suppress(asyncio.CancelledError, ProctorError):
                 await fetch
             return []
-        return fetch.result()
+        batch = fetch.result()
+        self._held.hold(batch)
+        return batch
 
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -303,9 +335,7 @@ class Recorder:
                 if self._stopping.is_set():
                     raise
                 log.warning("recorder: %s; retrying in %.1f s", error, delay)
-                with contextlib.suppress(ProctorError):
-                    await self.consumer.in_progress(deliveries)
-                await self._pause(delay)
+                await self._pause(delay)  # the batch is held meanwhile (``Holding``)
                 delay = min(delay * 2, 5.0)
                 continue
             return [row for key, row in projection.dead_letters.items() if key in new]

@@ -247,6 +247,51 @@ async def test_a_message_whose_projection_fails_is_dead_lettered_not_retried_for
     assert recorder.stats.messages == len(events)
 
 
+class AwayStore(Store):
+    """A store whose database is away until ``back`` is set; ``refusals`` counts its refusals."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.back = asyncio.Event()
+        self.refusals = 0
+        self.refused = asyncio.Condition()
+
+    async def record(self, projection: Projection) -> list[uuid.UUID]:
+        if not self.back.is_set():
+            async with self.refused:
+                self.refusals += 1
+                self.refused.notify_all()
+            raise StoreUnavailableError("the store's database is unavailable: test outage")
+        return await super().record(projection)
+
+
+async def test_a_batch_held_while_the_database_is_away_is_not_delivered_again(
+    jetstream_bus: JetStreamEventBus, store: Store
+) -> None:
+    """The recorder's ``ack_wait`` is short; a living recorder keeps its batch all the same."""
+    away = AwayStore(store.db)
+    one_second = RecorderOptions(
+        fetch_timeout_s=0.5,
+        retry_delay_s=0.05,
+        consumer=ConsumerOptions(ack_wait=timedelta(seconds=1), max_deliver=3),
+    )
+    attempts: list[int] = []
+    consumer = await jetstream_bus.durable_consumer("recorder", options=one_second.consumer)
+    recorder = Recorder(
+        away, consumer, options=one_second, count=lambda ds: attempts.extend(d.attempt for d in ds)
+    )
+    await recorder.start()
+    flow = FlowWithTasks(tasks=10)
+    last = await publish(jetstream_bus, flow.events())
+    async with away.refused:  # retried after 0.05, 0.1, ... 1.6 s: over 3 s, three ack_waits
+        await asyncio.wait_for(away.refused.wait_for(lambda: away.refusals >= 7), 30)
+    away.back.set()
+    await recorder.wait_recorded(last, timeout_s=30)
+    await recorder.stop()
+    assert attempts == [1] * len(flow.events())  # never delivered again, nor dead-lettered
+    assert await store.runs.count_task_runs() == 10
+
+
 async def test_a_restarted_recorder_resumes_where_it_stopped(
     jetstream_bus: JetStreamEventBus, store: Store
 ) -> None:
@@ -297,7 +342,7 @@ async def test_a_large_batch_leaves_the_event_loop_to_others_while_it_is_project
         while projected < len(events):
             if projected:
                 seen_midway.append(projected)
-            await asyncio.sleep(0)
+            await asyncio.sleep(0)  # allow-sleep: one loop turn per look at the recorder
 
     last = await publish(bus, events)
     consumer = await bus.durable_consumer("recorder", options=QUICK.consumer)

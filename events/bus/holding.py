@@ -1,12 +1,13 @@
-"""``Holding``: deliveries an engine holds unacknowledged, kept from being delivered again
-while it works on them.
+"""``Holding``: deliveries a consumer's process holds unacknowledged, kept from being
+delivered again while it works on them.
 
-The engine's consumers use a short ``ack_wait`` (seconds), so that what a dead replica held
-comes back to a living one at once. A living replica may hold a delivery much longer: an event
-until the checkpoint that saves its state (longer while the store is slow), a firing while its
-actions run and retry. ``keep()`` ticks four times per ``ack_wait`` and tells the consumer that
-it is still working (``in_progress``) on each delivery not refreshed for half a tick; younger
-ones have most of their ``ack_wait`` left. A delivery is thus refreshed at most 1.5 ticks
+The automation engine's and the recorder's consumers use a short ``ack_wait`` (seconds), so
+that what a dead replica held comes back to a living one at once. A living replica may hold a
+delivery much longer: the engine an event until the checkpoint that saves its state (longer
+while the store is slow) or a firing while its actions run and retry, the recorder a batch
+while the database is away. ``keep()`` ticks four times per ``ack_wait`` and tells the consumer
+that it is still working (``in_progress``) on each delivery not refreshed for half a tick;
+younger ones have most of their ``ack_wait`` left. A delivery is thus refreshed at most 1.5 ticks
 (3/8 of ``ack_wait``) after it was taken and every tick after that, leaving the event loop more
 than half of ``ack_wait`` of slack; the common case, an event acknowledged by the next
 checkpoint, costs nothing.
@@ -83,4 +84,4 @@ class Holding:
             except asyncio.CancelledError:
                 raise
             except Exception as error:
-                log.warning("automation engine: cannot signal progress (%s)", error)
+                log.warning("%s: cannot signal progress (%s)", self.consumer.name, error)
