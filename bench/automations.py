@@ -200,7 +200,7 @@ async def _engine(
         trigger_state=await JetStreamTriggerStateStore.open(
             bus.js, naming.trigger_state_bucket, nc=bus.nc
         ),
-        guard_state=await JetStreamKeyValue.open(bus.js, naming.automation_state_bucket),
+        guard_state=await JetStreamKeyValue.open(bus.js, naming.automation_state_bucket, nc=bus.nc),
         options=EngineOptions(**options),
     )
     return engine, bus, http

@@ -22,7 +22,6 @@ __all__ = (
     "merged_events",
     "path_text",
     "prefixed_firing_id",
-    "uuids",
 )
 
 FIRING_NAMESPACE: Final = uuid.UUID("b6f1e0f4-4a8e-4b59-9f58-0d3c0f2f7a61")
@@ -30,19 +29,6 @@ _NAMESPACE_BYTES: Final = FIRING_NAMESPACE.bytes
 _CLEAR_VERSION_VARIANT: Final = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)
 _VERSION_5_VARIANT: Final = (0x5000 << 64) | (0x8000 << 48)
 FiringKind = Literal["reactive", "proactive", "compound", "sequence", "schedule"]
-
-
-def uuids(values: Iterable[int]) -> tuple[UUID, ...]:
-    """``UUID(int=value)`` for each value (128-bit integers, as the evaluator keeps event ids),
-    made without its checks: a firing lists up to ``MAX_COUNTED`` of them."""
-    new, set_slot, safety = object.__new__, object.__setattr__, uuid.SafeUUID.unknown
-    made: list[UUID] = []
-    for value in values:
-        item = new(UUID)
-        set_slot(item, "int", value)
-        set_slot(item, "is_safe", safety)
-        made.append(item)
-    return tuple(made)
 
 
 def path_text(path: tuple[int, ...]) -> str:

@@ -22,11 +22,12 @@ from typing import TYPE_CHECKING, Final
 from pydantic import ValidationError
 
 from proctor.automations.actions import Action
-from proctor.automations.engine.holding import Holding
+from proctor.automations.engine.handoff import HeldFiring
 from proctor.automations.engine.reports import ACTION_EXECUTED, action_event
 from proctor.automations.execution import FiringContext, execute
 from proctor.core.errors import ActionError, EventError, ProctorError
 from proctor.events.bus.consumer import Delivery
+from proctor.events.bus.holding import Holding
 from proctor.events.model import Event
 from proctor.triggers.firing import Firing
 
@@ -43,6 +44,21 @@ _DONE: Final = b"1"
 
 def _done_key(key: str) -> str:
     return f"done.{key}"
+
+
+def _decoded(delivery: Delivery) -> HeldFiring | None:
+    """What a ``triggered`` delivery says (``None``, logged, if it cannot be read)."""
+    try:
+        triggered = delivery.decode()
+        payload = triggered.payload
+        automation_id = str(payload["automation"]["id"])
+        firing = Firing.model_validate(payload["firing"])
+        carried = payload.get("event")
+        event = Event.model_validate(carried) if carried is not None else None
+    except (EventError, KeyError, TypeError, ValidationError) as error:
+        log.warning("automation engine: skipping a malformed firing report: %s", error)
+        return None
+    return HeldFiring(triggered.id, triggered.hops, automation_id, firing, event)
 
 
 class _Interrupted(Exception):
@@ -110,16 +126,10 @@ class Acting:
 
     async def _run_firing(self, delivery: Delivery) -> None:
         engine = self.engine
-        try:
-            triggered = delivery.decode()
-            payload = triggered.payload
-            automation_id = str(payload["automation"]["id"])
-            firing = Firing.model_validate(payload["firing"])
-            carried = payload.get("event")
-            event = Event.model_validate(carried) if carried is not None else None
-        except (EventError, KeyError, TypeError, ValidationError) as error:
-            log.warning("automation engine: skipping a malformed firing report: %s", error)
+        held = engine.handoff.take(delivery.data) or _decoded(delivery)
+        if held is None:
             return
+        triggered_id, hops, automation_id, firing, event = held
         loaded = engine.loaded.get(automation_id)
         if loaded is None:  # made by a replica that knows a newer set of automations
             await engine.sync()
@@ -132,8 +142,8 @@ class Acting:
             automation_name=loaded.name,
             firing=firing,
             event=event,
-            triggered_id=triggered.id,
-            hops=triggered.hops,
+            triggered_id=triggered_id,
+            hops=hops,
             now=engine.clock.now(),
             services=engine.services,
         )
@@ -141,7 +151,7 @@ class Acting:
             key = ctx.key(index)
             if delivery.attempt > 1 and await engine.guard_state.get(_done_key(key)):
                 continue
-            report = await self._attempts(loaded, action, ctx, index, triggered)
+            report = await self._attempts(loaded, action, ctx, index)
             await engine.bus.publish(report)
             if report.event == ACTION_EXECUTED:
                 engine.stats.actions_executed += 1
@@ -155,7 +165,6 @@ class Acting:
         action: Action,
         ctx: FiringContext,
         index: int,
-        triggered: Event,
     ) -> Event:
         """Run one action until it succeeds, fails for good, or runs out of attempts."""
         options = self.engine.options
@@ -176,7 +185,8 @@ class Acting:
                     loaded.id,
                     loaded.name,
                     firing_id=ctx.firing.id,
-                    triggered=triggered,
+                    caused_by=ctx.triggered_id,
+                    hops=ctx.hops,
                     index=index,
                     kind=action.kind,
                     key=key,
@@ -199,7 +209,8 @@ class Acting:
                     loaded.id,
                     loaded.name,
                     firing_id=ctx.firing.id,
-                    triggered=triggered,
+                    caused_by=ctx.triggered_id,
+                    hops=ctx.hops,
                     index=index,
                     kind=action.kind,
                     key=key,

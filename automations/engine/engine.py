@@ -26,14 +26,16 @@ from proctor.automations.engine.catalog import AutomationSource, LoadedAutomatio
 from proctor.automations.engine.clock import EngineClock
 from proctor.automations.engine.evaluating import Evaluation
 from proctor.automations.engine.guards import Guards
-from proctor.automations.engine.holding import Holding
+from proctor.automations.engine.handoff import Handoff
 from proctor.automations.engine.kv import InMemoryKeyValue, KeyValueStore
 from proctor.automations.engine.options import EngineOptions
 from proctor.automations.engine.reports import TRIGGERED
 from proctor.automations.execution import ActionServices
 from proctor.core.errors import ProctorError
+from proctor.core.gc_tuning import tune_for_service
 from proctor.events.bus.base import EventBus
 from proctor.events.bus.consumer import Delivery, DurableConsumer
+from proctor.events.bus.holding import Holding
 from proctor.events.names import compile_filter
 from proctor.triggers.evaluation import TriggerEvaluator
 from proctor.triggers.state import (
@@ -100,6 +102,8 @@ class AutomationEngine:
         self.stats = EngineStats()
         self.stopping = asyncio.Event()
         self.wake = asyncio.Event()
+        self.handoff = Handoff()
+        """Firings published here, kept for this engine's own firings consumer."""
         self._evaluation = Evaluation(self)
         self._acting = Acting(self)
         self._sync_lock = asyncio.Lock()
@@ -123,6 +127,8 @@ class AutomationEngine:
         await self.sync()
         await self.guards.resume(list(self.loaded.values()))
         options = self.options
+        if options.tune_gc:
+            tune_for_service()
         events = await self.bus.durable_consumer(options.purpose, options=options.events)
         firings = await self.bus.durable_consumer(
             f"{options.purpose}-actions", TRIGGERED, options=options.firings

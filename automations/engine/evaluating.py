@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Final
 
 from proctor.automations.engine.guards import Held
+from proctor.automations.engine.handoff import HeldFiring
 from proctor.automations.engine.reports import (
     TRIGGERED,
     missed_event,
@@ -35,11 +36,12 @@ from proctor.automations.engine.reports import (
 )
 from proctor.core.errors import EventError, ProctorError
 from proctor.events.bus.consumer import Delivery
-from proctor.events.model import Event
+from proctor.events.model import Event, WireEvent
 from proctor.events.names import matches_any
 from proctor.triggers.firing import Firing, MissedSlots
 
 if TYPE_CHECKING:
+    from proctor.automations.engine.catalog import LoadedAutomation
     from proctor.automations.engine.engine import AutomationEngine
 
 __all__ = ("Evaluation",)
@@ -135,7 +137,7 @@ class Evaluation:
     ) -> None:
         """Guard each firing and publish what is admitted (and the reports) in one go."""
         engine = self.engine
-        reports: list[Event] = []
+        reports: list[Event | WireEvent] = []
         for firing, event in pending:
             loaded = engine.loaded.get(firing.trigger)
             if loaded is None or not loaded.enabled or firing.trigger in engine.stopped:
@@ -146,7 +148,7 @@ class Evaluation:
                 continue
             admission = await engine.guards.admit(loaded, firing, event, now)
             if admission.admitted:
-                reports.append(triggered_event(loaded.id, loaded.name, firing, event, now))
+                reports.append(self._handed(loaded, firing, event, now))
             elif admission.report is not None:
                 reports.append(
                     suppressed_event(
@@ -164,9 +166,7 @@ class Evaluation:
                 continue
             admission = await engine.guards.throttle(loaded, held.firing, now)
             if admission.admitted:
-                reports.append(
-                    triggered_event(loaded.id, loaded.name, held.firing, held.event, now)
-                )
+                reports.append(self._handed(loaded, held.firing, held.event, now))
         for slots in missed:
             loaded = engine.loaded.get(slots.trigger)
             if loaded is not None:
@@ -174,6 +174,19 @@ class Evaluation:
         if reports:
             await self._publish(reports)
             engine.stats.firings += sum(1 for report in reports if report.event == TRIGGERED)
+
+    def _handed(
+        self, loaded: LoadedAutomation, firing: Firing, event: Event | None, now: datetime
+    ) -> Event | WireEvent:
+        """The ``triggered`` event of an admitted firing, serialised, its objects kept for
+        this engine's firings consumer (``Handoff``), unless it carries a shortened event."""
+        report = triggered_event(loaded.id, loaded.name, firing, event, now)
+        if report.payload["event_payload_dropped"]:
+            return report
+        wire = WireEvent.of(report)
+        held = HeldFiring(report.id, report.hops, loaded.id, firing, event)
+        self.engine.handoff.keep(wire.data, held)
+        return wire
 
     async def _stop_for_loop(self, automation_id: str, event: Event, now: datetime) -> Event:
         engine = self.engine
@@ -195,7 +208,7 @@ class Evaluation:
             loaded.id, loaded.name, reason="loop_guard", message=message, cause=event, now=now
         )
 
-    async def _publish(self, events: list[Event]) -> None:
+    async def _publish(self, events: list[Event | WireEvent]) -> None:
         """Publish, waiting out an unreachable broker (the batch is held meanwhile)."""
         delay = self.engine.options.state_retry_s
         while True:

@@ -15,10 +15,12 @@ from typing import Final, Self, TypeVar
 
 import nats.errors
 import nats.js.errors
+from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext, api
 from nats.js.kv import KeyValue
 
 from proctor.core.errors import BusError
+from proctor.triggers.state.pipeline import PipelinedWriter
 
 __all__ = ("DEFAULT_MAX_AGE", "InMemoryKeyValue", "JetStreamKeyValue", "KeyValueStore")
 
@@ -90,8 +92,10 @@ def _matches(pattern: list[str], tokens: list[str]) -> bool:
 class JetStreamKeyValue(KeyValueStore):
     """Over a JetStream KV bucket."""
 
-    def __init__(self, kv: KeyValue) -> None:
+    def __init__(self, kv: KeyValue, *, nc: NatsClient | None = None, bucket: str = "") -> None:
         self._kv = kv
+        self._writer = PipelinedWriter(nc) if nc is not None and bucket else None
+        self._subject_prefix = f"$KV.{bucket}."
 
     @classmethod
     async def open(
@@ -101,8 +105,11 @@ class JetStreamKeyValue(KeyValueStore):
         *,
         max_age: timedelta = DEFAULT_MAX_AGE,
         replicas: int = 1,
+        nc: NatsClient | None = None,
     ) -> Self:
-        """The store over ``bucket``, created if missing."""
+        """The store over ``bucket``, created if missing. With the connection ``nc``, a write
+        is one compare-and-set publish whose answer is read without nats-py's request and
+        PubAck machinery (a third less CPU per write)."""
         try:
             kv = await js.key_value(bucket)
         except nats.js.errors.BucketNotFoundError:
@@ -115,7 +122,7 @@ class JetStreamKeyValue(KeyValueStore):
                 replicas=replicas,
             )
             kv = await js.create_key_value(config)
-        return cls(kv)
+        return cls(kv, nc=nc, bucket=bucket)
 
     async def _call(self, what: str, call: Awaitable[T]) -> T:
         try:
@@ -137,6 +144,16 @@ class JetStreamKeyValue(KeyValueStore):
         return entry.value, entry.revision
 
     async def put(self, key: str, value: bytes, revision: int | None) -> int | None:
+        if self._writer is not None:
+            (answer,) = await self._writer.write([(self._subject_prefix + key, value, revision)])
+            if isinstance(answer, BaseException):
+                raise BusError(
+                    f"automation engine state: could not write ({type(answer).__name__}: {answer})"
+                ) from answer
+            if answer is not None or revision is not None:
+                return answer
+            # absent expected, but the subject holds something: a deleted key's marker,
+            # which create() writes over, or a live key (then it answers the conflict)
         write = (
             self._kv.create(key, value)
             if revision is None

@@ -45,6 +45,10 @@ class EngineOptions:
     """How long idle trigger buckets are kept after their window."""
     state_retry_s: float = 0.2
     """First pause when the durable state or the bus cannot be reached; doubles up to 5 s."""
+    tune_gc: bool = True
+    """At start, once the automations are loaded, tune the process's garbage collector for a
+    long-running service (``proctor.core.gc_tuning.tune_for_service``: a process-wide setting,
+    made once). Off for an engine embedded in a process that sets its own."""
 
     def __post_init__(self) -> None:
         for name in (

@@ -99,7 +99,8 @@ def action_event(
     name: str,
     *,
     firing_id: UUID,
-    triggered: Event,
+    caused_by: UUID,
+    hops: int,
     index: int,
     kind: str,
     key: str,
@@ -111,7 +112,8 @@ def action_event(
     retryable: bool = False,
 ) -> Event:
     """``action.executed`` (no ``reason``) or ``action.failed`` (with ``reason``; after the
-    engine gave up, the action is dead-lettered: ``dead_lettered`` is true)."""
+    engine gave up, the action is dead-lettered: ``dead_lettered`` is true). ``caused_by``
+    and ``hops``: the id and hops of the firing's ``triggered`` event."""
     failed = reason is not None
     payload: dict[str, Any] = {
         "firing_id": str(firing_id),
@@ -135,8 +137,8 @@ def action_event(
         payload=payload,
         occurred=now,
         id=_report_id("action", key, "failed" if failed else "executed"),
-        caused_by=triggered.id,
-        hops=min(triggered.hops + 1, MAX_HOPS),
+        caused_by=caused_by,
+        hops=min(hops + 1, MAX_HOPS),
     )
 
 

@@ -135,6 +135,7 @@ class FiringContext:
     _run_loaded: bool = field(default=False, init=False)
     _deployment: DeploymentInfo | None = field(default=None, init=False)
     _deployment_loaded: bool = field(default=False, init=False)
+    _keys: dict[int, str] = field(default_factory=dict, init=False)
 
     async def flow_run(self) -> FlowRunInfo | None:
         """The flow run the event is about (from the event, else from the store), cached."""
@@ -178,8 +179,12 @@ class FiringContext:
         return str(run.deployment_id)
 
     def key(self, index: int) -> str:
-        """The idempotency key of action ``index``."""
-        return action_key(self.firing.id, index)
+        """The idempotency key of action ``index`` (made once: the engine and the action
+        both ask)."""
+        key = self._keys.get(index)
+        if key is None:
+            key = self._keys[index] = action_key(self.firing.id, index)
+        return key
 
     def summary(self) -> dict[str, Any]:
         """The firing as plain data (for webhook bodies)."""
@@ -192,7 +197,9 @@ class FiringContext:
     async def template_context(self, variables: frozenset[str]) -> dict[str, Any]:
         """What templates see: ``event``, ``firing``, ``automation`` always; ``flow_run``,
         ``flow`` and ``deployment`` loaded only when ``variables`` (what the templates read)
-        holds them."""
+        holds them. Templates that read no variable get an empty context (nothing is made)."""
+        if not variables:
+            return {}
         context = self.summary()
         if variables & _TEMPLATE_NAMES:
             run = await self.flow_run()

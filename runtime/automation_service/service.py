@@ -112,7 +112,9 @@ class AutomationService:
             trigger_state=await JetStreamTriggerStateStore.open(
                 js, naming.trigger_state_bucket, nc=self.bus.nc
             ),
-            guard_state=await JetStreamKeyValue.open(js, naming.automation_state_bucket),
+            guard_state=await JetStreamKeyValue.open(
+                js, naming.automation_state_bucket, nc=self.bus.nc
+            ),
             options=self.options.engine,
             reload_on=(*CHANGED, DEPLOYMENT_CHANGES),
         )

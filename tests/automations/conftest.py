@@ -155,7 +155,7 @@ async def _jetstream_harness(server: EmbeddedNats, naming: Naming) -> AsyncItera
         state = await JetStreamTriggerStateStore.open(
             bus.js, naming.trigger_state_bucket, nc=bus.nc
         )
-        guards = await JetStreamKeyValue.open(bus.js, naming.automation_state_bucket)
+        guards = await JetStreamKeyValue.open(bus.js, naming.automation_state_bucket, nc=bus.nc)
         return state, guards
 
     try:

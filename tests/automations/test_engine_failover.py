@@ -13,7 +13,6 @@ import pytest
 
 from proctor.automations import Automation, CallWebhook, RunDeployment
 from proctor.automations.engine import ACTION_EXECUTED, TRIGGERED
-from proctor.automations.engine.holding import Holding
 from proctor.events.bus import EventBus
 from proctor.events.bus.consumer import (
     ConsumerOptions,
@@ -21,6 +20,7 @@ from proctor.events.bus.consumer import (
     Delivery,
     DurableConsumer,
 )
+from proctor.events.bus.holding import Holding
 from proctor.events.labels import ID_LABEL
 from proctor.events.model import Event
 from proctor.triggers import on_event

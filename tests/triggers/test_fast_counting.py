@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 from proctor.events.labels import ID_LABEL
 from proctor.triggers.definitions import EventTrigger
 from proctor.triggers.evaluation import TriggerEvaluator
+from proctor.triggers.evaluation.firings import event_firing
 from proctor.triggers.evaluation.nodes import EventNode, compile_tree
-from proctor.triggers.evaluation.windows import on_count, on_event
-from proctor.triggers.firing import Firing, firing_id, uuids
+from proctor.triggers.firing import Firing, firing_id
 from proctor.triggers.state import InMemoryTriggerStateStore, Record, StateRef
 from tests.triggers.support import T0, event
 
@@ -117,29 +117,6 @@ async def test_the_fast_path_fires_as_the_general_path_does(
         assert summary(await fast.evaluate(item, now)) == summary(await general.evaluate(item, now))
 
 
-@settings(max_examples=200, deadline=None)
-@given(
-    threshold=st.integers(1, 4),
-    within=st.sampled_from([None, timedelta(minutes=3)]),
-    arrivals=st.lists(st.tuples(st.integers(0, 9), st.integers(0, 10)), max_size=30),
-)
-def test_on_count_is_on_event_for_reactive_triggers_without_after(
-    threshold: int, within: timedelta | None, arrivals: list[tuple[int, int]]
-) -> None:
-    node = compile_tree("k", EventTrigger(expect=("a.b",), threshold=threshold, within=within))
-    assert isinstance(node, EventNode)
-    assert node.counts_only
-    record = on_event(node, None, bytes(16), T0, expected=True, opens=False, now=T0).record
-    assert record is not None
-    for number, minute in arrivals:
-        at, event_id = T0 + timedelta(minutes=minute), number.to_bytes(16, "big")
-        step = on_event(node, record, event_id, at, expected=True, opens=False, now=at)
-        counted_record, fired = on_count(node, record, event_id, at, at)
-        assert counted_record == step.record
-        assert fired == step.counted
-        record = counted_record or record
-
-
 def test_nodes_know_which_events_they_count_without_checking_labels() -> None:
     plain = compile_tree("k", EventTrigger(expect=("a.*",), threshold=2))
     labelled = compile_tree("k", EventTrigger(expect=("a.b",), match={"env": "prod"}))
@@ -156,12 +133,14 @@ def test_nodes_know_which_events_they_count_without_checking_labels() -> None:
     assert per_item.root_ref is None
 
 
-def test_uuids_are_the_uuids_of_the_integers() -> None:
-    values = [0, 1, 2**127 + 5, 2**128 - 1, uuid.uuid4().int]
-    made = uuids(values)
-    assert made == tuple(uuid.UUID(int=value) for value in values)
-    assert [str(u) for u in made] == [str(uuid.UUID(int=value)) for value in values]
-    assert {hash(u) for u in made} == {hash(uuid.UUID(int=value)) for value in values}
+def test_an_event_firing_lists_the_counted_ids_as_uuids_in_order() -> None:
+    node = compile_tree("k", EventTrigger(expect=("a.b",), threshold=3))
+    assert isinstance(node, EventNode)
+    values = [uuid.uuid4(), uuid.UUID(int=0), uuid.UUID(int=2**128 - 1)]
+    counted = b"".join(value.bytes for value in values)
+    firing = event_firing(node, (), counted, T0, T0)
+    assert firing.events == tuple(values)
+    assert all(type(item) is uuid.UUID for item in firing.events)
 
 
 async def test_a_reactive_firing_id_is_derived_from_the_sorted_events() -> None:

@@ -230,11 +230,13 @@ async def test_automations_show_their_last_firings_with_action_outcomes(
     reports = [
         triggered,
         action_event(
-            "a1", "etl failures", firing_id=firing.id, triggered=triggered, index=0,
+            "a1", "etl failures", firing_id=firing.id, caused_by=triggered.id,
+            hops=triggered.hops, index=0,
             kind="retry-flow-run", key="k0", now=now, detail={"flow_run_id": str(uuid4())},
         ),
         action_event(
-            "a1", "etl failures", firing_id=firing.id, triggered=triggered, index=1,
+            "a1", "etl failures", firing_id=firing.id, caused_by=triggered.id,
+            hops=triggered.hops, index=1,
             kind="send-slack-message", key="k1", now=now, reason="no_team",
             message="Slack answered 404 no_team", attempts=1,
         ),

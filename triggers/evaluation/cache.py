@@ -29,6 +29,7 @@ MAX_ATTEMPTS: Final = 16
 """Compare-and-set attempts on one record before giving up."""
 _LOCK_STRIPES: Final = 64
 _BACKOFF_S: Final = 0.002
+_new_tuple = tuple.__new__  # a named tuple without its own ``__new__`` (a Python function)
 
 
 class Change(Protocol):
@@ -49,14 +50,13 @@ class StateCache:
         self.store = store
         self._wake_of = wake_of
         self._records: dict[StateRef, Versioned] = {}
+        self.get: Callable[[StateRef], Versioned | None] = self._records.get
+        """The cached record of a ref (no store read): the dict's own ``get``, called for
+        every count."""
         self._heap: list[tuple[datetime, int, StateRef]] = []
         self._wake: dict[StateRef, datetime] = {}
         self._sequence = itertools.count()
         self._locks = [asyncio.Lock() for _ in range(_LOCK_STRIPES)]
-
-    def get(self, ref: StateRef) -> Versioned | None:
-        """The cached record (no store read)."""
-        return self._records.get(ref)
 
     def __contains__(self, ref: object) -> bool:
         return ref in self._records
@@ -74,13 +74,13 @@ class StateCache:
         ``planned``: the caller knows that the visit planned for ``current`` comes no later
         than the one ``record`` needs (so planning is skipped)."""
         try:
-            revision = self.store.save_now(ref, record, current.revision)
+            revision = self.store.save_now(ref, record, current[1])  # (its revision)
         except TriggerStateConflictError:
             self._records.pop(ref, None)
             return False
         if revision is None:
             return False
-        self._records[ref] = Versioned(record, revision)
+        self._records[ref] = _new_tuple(Versioned, (record, revision))
         if not planned:
             self.plan(ref, record)
         return True

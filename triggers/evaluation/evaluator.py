@@ -268,20 +268,25 @@ class TriggerEvaluator:
                     if not node.where.matches(document):
                         continue
             ref = node.root_ref or StateRef(node.key, node.node_id, node.bucket_of(event))
-            bucket = ref.bucket
             cached = state.get(ref)
-            if cached is not None and node.counts_only and type(cached.record) is EventRecord:
+            if (
+                cached is not None
+                and node.counts_only
+                and type(current := cached[0]) is EventRecord
+            ):
                 # The commonest case: a count in a cached record, saved at once. A reactive
-                # record's visit is due ``keep`` after it was touched: already planned if
-                # it was touched now.
-                record, counted = on_count(node, cached.record, event_id, occurred, now)
+                # record's visit is due ``keep`` after it was touched, later with each count:
+                # a visit already planned comes soon enough (it plans the next if needed).
+                record, counted = on_count(node, current, event_id, occurred, now)
                 if record is None or state.store_now(
-                    ref, record, cached, planned=cached.record.touched == now
+                    ref, record, cached, planned=current.touched == now or state.is_planned(ref)
                 ):
                     if counted is not None:
-                        fired.append((node, event_firing(node, bucket, counted, occurred, now)))
+                        firing = event_firing(node, ref.bucket, counted, occurred, now)
+                        fired.append((node, firing))
                     continue
                 cached = None  # could not save at once: the general path reads it again
+            bucket = ref.bucket
             step: WindowStep | None = None
             if cached is not None and type(cached.record) is EventRecord:
                 step = on_event(

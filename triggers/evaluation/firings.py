@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Final
 from uuid import UUID
 
 from proctor.triggers.evaluation.nodes import CombineNode, EventNode, ScheduleNode
 from proctor.triggers.evaluation.windows import Absence
-from proctor.triggers.firing import Firing, merged_events, prefixed_firing_id, uuids
+from proctor.triggers.firing import Firing, merged_events, prefixed_firing_id
 from proctor.triggers.schedules import slot_id
-from proctor.triggers.state.records import unpack_ids
+from proctor.triggers.state.records import ID_SIZE
 
 __all__ = ("absence_firing", "combined_firing", "event_firing", "slot_firing")
+
+_ID_HEX: Final = 2 * ID_SIZE
+_SEP: Final = "\x1f"
 
 
 def event_firing(
@@ -23,17 +27,21 @@ def event_firing(
 ) -> Firing:
     """A reactive trigger reached its threshold: its id is derived from the events counted
     (their ids in hex, in order, one id part each)."""
-    ids = unpack_ids(counted)
-    hexes = "\x1f".join([item.hex() for item in sorted(ids)])
-    return Firing(
-        id=prefixed_firing_id(node.id_prefix, bucket, ("reactive", hexes)),
-        trigger=node.key,
-        path=node.path,
-        kind="reactive",
-        bucket=bucket,
-        events=uuids([int.from_bytes(item, "big") for item in ids]),
-        occurred=occurred,
-        evaluated=now,
+    text = counted.hex()
+    hexes = [text[at : at + _ID_HEX] for at in range(0, len(text), _ID_HEX)]
+    return Firing.model_validate(
+        {
+            "id": prefixed_firing_id(
+                node.id_prefix, bucket, ("reactive", _SEP.join(sorted(hexes)))
+            ),
+            "trigger": node.key,
+            "path": node.path,
+            "kind": "reactive",
+            "bucket": bucket,
+            "events": hexes,  # made UUIDs by the validator, much faster than one by one here
+            "occurred": occurred,
+            "evaluated": now,
+        }
     )
 
 

@@ -106,13 +106,17 @@ class BufferedTriggerStateStore(TriggerStateStore):
             if not self._known_absent(ref):
                 return None
             entry = self._entries[ref] = _Entry(None, None, None)
+        elif entry.local == revision:  # ``_save``, inlined: this runs for every count
+            self._revision = saved = self._revision + 1
+            entry.record, entry.local = record, saved
+            self._dirty.add(ref)
+            return saved
         return self._save(ref, entry, record, revision)
 
     def _save(self, ref: StateRef, entry: _Entry, record: Record, revision: int | None) -> int:
         if entry.local != revision:
             raise TriggerStateConflictError(ref.trigger, expected=revision)
-        self._revision += 1  # ``_next()``, inlined: this runs for every count
-        entry.record, entry.local = record, self._revision
+        entry.record, entry.local = record, self._next()
         self._dirty.add(ref)
         return self._revision
 
