@@ -73,6 +73,11 @@ class EmbeddedNats:
     """One local nats-server process. ``with EmbeddedNats(folder) as nats: nats.url``.
 
     With ``cluster`` it is one node of a cluster (``server_name`` must then be unique).
+
+    ``own_process_group`` is for a process that stops this server on the terminal's signals
+    itself (``proctor server start``): a Ctrl-C, which signals the terminal's whole process
+    group, then reaches only that process, which drains before it stops this server. Without
+    it the server shares its starter's group, and a signal to the group stops both.
     """
 
     def __init__(
@@ -83,8 +88,10 @@ class EmbeddedNats:
         limits: NatsLimits | None = None,
         server_name: str | None = None,
         cluster: ClusterOptions | None = None,
+        own_process_group: bool = False,
     ) -> None:
         self.folder = Path(folder)
+        self.own_process_group = own_process_group
         self.port = port
         self.limits = limits or NatsLimits()
         self.server_name = server_name
@@ -175,6 +182,7 @@ class EmbeddedNats:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            process_group=0 if self.own_process_group else None,
         )  # fmt: skip
         atexit.register(self.stop)
         self.port = self._await_port(ports_dir / f"nats-server_{self._process.pid}.ports")

@@ -4,15 +4,16 @@ For a subscription that gets many small messages (JetStream's acknowledgements o
 publish), nats-py's way is costly per message: its parser matches each control line with a
 regular expression, copies the payload out of its buffer and awaits the client, which makes a
 ``Msg``, queues it and wakes the subscription's task, which awaits the callback.
-``read_directly(nc, sid, handle)`` gives each message for subscription ``sid`` to
-``handle(subject, data, no_responders)`` at once instead:
+``read_directly(nc, sid, handle)`` gives the messages for subscription ``sid`` to
+``handle([(subject, data, no_responders), ...])`` at once instead, each read's in one list:
 
 - a run of plain ``MSG <subject> <sid> <size>`` messages at the start of what the connection
-  read is taken before nats-py's parser sees it (a message cut off by the end of the read
-  waits in the parser's buffer for the next read);
+  read is taken before nats-py's parser sees it, each control line read by one regular
+  expression (a message whose body is cut off by the end of the read waits in the parser's
+  buffer for the next read; a cut-off control line is left to the parser);
 - a message for ``sid`` that the parser reads itself (one with headers, or one that follows
-  another kind of message) is taken where the parser hands it to the client
-  (``Client._process_msg``);
+  another kind of message) is taken where the parser hands it to the client, through the
+  connection's one raw router (``wire.route``);
 - everything else goes to nats-py unchanged, in order.
 
 It returns a function that gives the connection back as it was.
@@ -20,15 +21,20 @@ It returns a function that gives the connection back as it was.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from nats.aio.client import Client as NatsClient
-from nats.protocol.parser import AWAITING_CONTROL_LINE, MAX_CONTROL_LINE_SIZE
+from nats.protocol.parser import AWAITING_CONTROL_LINE
 
-__all__ = ("Handler", "read_directly")
+from proctor.events.bus.wire import route, unroute
 
-Handler = Callable[[bytes, bytes, bool], None]
-"""``handle(subject, data, no_responders)``: a message for the subscription."""
+__all__ = ("Handler", "Message", "read_directly")
+
+Message = tuple[bytes, bytes, bool]
+"""A message for the subscription: ``(subject, data, no_responders)``."""
+Handler = Callable[[list[Message]], None]
+"""``handle(messages)``: messages for the subscription, in the order they came."""
 
 _NO_RESPONDERS_HEAD = b"NATS/1.0 503"
 
@@ -38,17 +44,13 @@ def read_directly(nc: NatsClient, sid: int, handle: Handler) -> Callable[[], Non
     function that stops it."""
     parser = nc._ps
     parse = parser.parse
-    process_msg = nc._process_msg
     stats = nc.stats
-    sid_text = b"%d" % sid
+    # ``MSG <subject> <sid> <size>``: one subject word, this subscription, no reply subject
+    # (nats-server separates them with single spaces; anything else goes to nats-py).
+    control_line = re.compile(rb"MSG ([^ ]+) %d (\d+)\r\n" % sid).match
 
-    async def take(msg_sid: int, subject: bytes, reply: bytes, data: bytes, headers: bytes) -> None:
-        if msg_sid != sid:
-            return await process_msg(msg_sid, subject, reply, data, headers)
-        stats["in_msgs"] += 1
-        stats["in_bytes"] += len(data)
-        handle(subject, data, bool(headers) and headers.startswith(_NO_RESPONDERS_HEAD))
-        return None
+    def parsed(subject: bytes, reply: bytes, data: bytes, headers: bytes | None) -> None:
+        handle([(subject, data, headers is not None and headers.startswith(_NO_RESPONDERS_HEAD))])
 
     async def parse_taking(data: bytes = b"") -> None:
         if parser.state != AWAITING_CONTROL_LINE:  # in the middle of a message
@@ -57,35 +59,34 @@ def read_directly(nc: NatsClient, sid: int, handle: Handler) -> Callable[[], Non
         if parser.buf:  # what the last read cut off
             data = bytes(parser.buf) + data
             del parser.buf[:]
-        at, size = 0, len(data)
-        while at < size and data.startswith(b"MSG ", at):
-            line_end = data.find(b"\r\n", at)
-            if line_end < 0:
-                if size - at >= MAX_CONTROL_LINE_SIZE:
-                    break  # nats-py's parser refuses it
-                parser.buf.extend(data[at:])
-                return
-            fields = data[at + 4 : line_end].split()
-            if len(fields) != 3 or fields[1] != sid_text or not fields[2].isdigit():
-                break  # another subscription's message, one with a reply subject, or unfit
-            end = line_end + 2 + int(fields[2])
+        at = taken_bytes = 0
+        size = len(data)
+        taken: list[Message] = []
+        rest: bytes | None = None  # for nats-py's parser
+        while (line := control_line(data, at)) is not None:
+            start = line.end()
+            end = start + int(line[2])
             if end + 2 > size:
                 parser.buf.extend(data[at:])
-                return
-            body = data[line_end + 2 : end]
-            stats["in_msgs"] += 1
-            stats["in_bytes"] += len(body)
-            handle(fields[0], body, False)
+                break
+            taken.append((line[1], data[start:end], False))
+            taken_bytes += end - start
             at = end + 2
-        if at < size:
-            await parse(data[at:] if at else data)
+        else:
+            if at < size:
+                rest = data[at:] if at else data
+        if taken:
+            stats["in_msgs"] += len(taken)
+            stats["in_bytes"] += taken_bytes
+            handle(taken)  # before what follows them
+        if rest is not None:
+            await parse(rest)
 
-    nc._process_msg = take  # type: ignore[method-assign, assignment]
+    route(nc, sid, parsed)
     parser.parse = parse_taking  # type: ignore[method-assign]
 
     def stop() -> None:
-        if nc._process_msg is take:
-            nc._process_msg = process_msg  # type: ignore[method-assign]
+        unroute(nc, sid)
         if parser.parse is parse_taking:
             parser.parse = parse  # type: ignore[method-assign]
 

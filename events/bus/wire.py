@@ -24,7 +24,7 @@ from nats.aio.subscription import Subscription
 
 from proctor.core.errors import BrokerUnavailableError, BusError
 
-__all__ = ("RawHandler", "send_frames", "subscribe_raw", "unsubscribe_raw")
+__all__ = ("RawHandler", "route", "send_frames", "subscribe_raw", "unroute", "unsubscribe_raw")
 
 log = logging.getLogger(__name__)
 
@@ -73,19 +73,29 @@ def _router(nc: NatsClient) -> _Router:
     return router
 
 
+def route(nc: NatsClient, sid: int, handler: RawHandler) -> None:
+    """Hand subscription ``sid``'s messages to ``handler`` as nats-py's parser reads them."""
+    _router(nc).routes[sid] = handler
+
+
+def unroute(nc: NatsClient, sid: int) -> None:
+    """Give subscription ``sid``'s messages back to nats-py's dispatch."""
+    _router(nc).routes.pop(sid, None)
+
+
 async def subscribe_raw(nc: NatsClient, subject: str, handler: RawHandler) -> Subscription:
     """Subscribe to ``subject``; its messages go to ``handler`` as bytes (see module)."""
     try:
         subscription = await nc.subscribe(subject)
     except nats.errors.ConnectionClosedError:
         raise BusError("the event bus connection is closed") from None
-    _router(nc).routes[subscription._id] = handler
+    route(nc, subscription._id, handler)
     return subscription
 
 
 async def unsubscribe_raw(nc: NatsClient, subscription: Subscription) -> None:
     """Stop routing and remove the subscription (quietly if the connection is gone)."""
-    _router(nc).routes.pop(subscription._id, None)
+    unroute(nc, subscription._id)
     with contextlib.suppress(nats.errors.Error):
         await subscription.unsubscribe()
 

@@ -21,7 +21,6 @@ and hands anything unusual to ``state_change_event``, which raises the model's
 from __future__ import annotations
 
 from datetime import UTC
-from typing import NamedTuple
 from uuid import UUID
 
 from pydantic_core import to_json
@@ -58,18 +57,24 @@ __all__ = ("StateEventWriter",)
 _UNCAUSED = b',"caused_by":null,"hops":0}'
 """The event's last fields: no causation, and no trace context (left out when there is none)."""
 _TIMESTAMP = b'"timestamp":'
+_ID_LABEL_HEAD = b'{"%s":"' % ID_LABEL.encode()
+_NAME_LABEL = NAME_LABEL.encode()
 _new_tuple = tuple.__new__  # a named tuple without its ``__new__``, a Python function
 _KEPT = 1024
 """Entries each process-wide cache keeps (then it starts again)."""
 
 
-class _Named(NamedTuple):
-    """What an event for one kind of run entering one state name shares."""
+class _Named:
+    """What an event for one kind of run entering one state name shares (slots: read on the
+    hot path, where a slot costs less than a named tuple's field)."""
 
-    name: str
-    name_json: bytes
-    labels: bytes  # the state's labels in the resource, up to the run count's value
-    timestamp_at: int  # where the timestamp's value starts in the state's JSON
+    __slots__ = ("labels", "name", "name_json", "timestamp_at")
+
+    def __init__(self, name: str, labels: bytes, timestamp_at: int) -> None:
+        self.name = name
+        self.name_json = name.encode()
+        self.labels = labels  # the state's labels in the resource, up to the run count's value
+        self.timestamp_at = timestamp_at  # where the timestamp's value starts in its JSON
 
 
 _named: dict[tuple[str, StateType, str], _Named | None] = {}
@@ -92,7 +97,6 @@ def _named_for(prefix: str, state: StateSnapshot) -> _Named | None:
         labels = to_json({STATE_TYPE_LABEL: state.type.value, STATE_NAME_LABEL: state.name})
         named = _Named(
             name,
-            name.encode(),
             b'%s,"%s":"' % (labels[1:-1], RUN_COUNT_LABEL.encode()),
             # The same for every state of this type and name: ids have a fixed length.
             to_json(state).index(_TIMESTAMP) + len(_TIMESTAMP),
@@ -136,7 +140,7 @@ class StateEventWriter:
         self._head: bytes | None = None
         self._head_of: tuple[UUID, str] | None = None
         self._last_id: UUID | None = None
-        self._last_id_json = b""
+        self._last_id_json = b""  # quoted
         self._related: RelatedInputs | None = None
         self._related_json: bytes | None = None
         self._run = RunJson()
@@ -148,7 +152,6 @@ class StateEventWriter:
         run: FlowRunSnapshot | TaskRunSnapshot,
         state: StateSnapshot,
         previous_state: StateSnapshot | None,
-        *,
         follows: UUID | None = None,
         traceparent: str | None = None,
         updated: Updated | None = None,
@@ -158,30 +161,48 @@ class StateEventWriter:
         snapshot ``run`` was copied from, and the changes, if it was)."""
         event_id = state.id  # entering a state is one event: it has the state's id
         prefix = FLOW_RUN_PREFIX if type(run) is FlowRunSnapshot else TASK_RUN_PREFIX
-        named = _named_for(prefix, state)
-        inputs = related_inputs(run)
-        if inputs != self._related:
-            self._related, self._related_json = inputs, _related_json(inputs)
-        if named is not None and self._related_json is not None and state.timestamp.tzinfo is UTC:
-            previous = b"null" if previous_state is None else self._state_bytes(previous_state)
-            state_json = self._state_bytes(state)
+        try:
+            named = _named[(prefix, state.type, state.name)]
+        except KeyError:
+            named = _named_for(prefix, state)
+        timestamp = state.timestamp
+        if named is not None and timestamp.tzinfo is UTC:
+            if previous_state is None:
+                previous = b"null"
+            elif previous_state is self._state:
+                previous = self._state_json
+            else:
+                previous = to_json(previous_state)
+            self._state, state_json = state, to_json(state)
+            self._state_json = state_json
             start = named.timestamp_at
             occurred = state_json[start : state_json.index(b'"', start + 1) + 1]
-            run_json = self._run.of(run, updated, state.timestamp, occurred)
-            head = self._head_bytes(run, run_json, prefix)
-            if head is not None:
-                id_json = state_json[7:43]  # the state's id: ``{"id":"<36 characters>"``
+            run_json = self._run.of(run, updated, timestamp, occurred)
+            if not self._run.same:  # else its labels and related resources are the last ones
+                inputs = related_inputs(run)
+                if inputs != self._related:
+                    self._related, self._related_json = inputs, _related_json(inputs)
+                self._head_bytes(run, run_json, prefix)
+            head = self._head
+            if head is not None and self._related_json is not None:
+                id_json = state_json[6:44]  # the state's id, quoted: ``{"id":"<36 characters>"``
+                if follows is None:
+                    follows_json = b"null"
+                elif follows is self._last_id:
+                    follows_json = self._last_id_json
+                else:
+                    follows_json = f'"{follows}"'.encode()
                 data = b"".join(
                     (
-                        b'{"id":"', id_json,
-                        b'","occurred":', occurred,
+                        b'{"id":', id_json,
+                        b',"occurred":', occurred,
                         b',"event":"', named.name_json,
                         b'","resource":', head, named.labels, b"%d" % run.run_count,
                         b'"},"related":', self._related_json,
                         b',"payload":{"run":', run_json,
                         b',"state":', state_json,
                         b',"previous_state":', previous,
-                        b'},"follows":', self._follows_bytes(follows),
+                        b'},"follows":', follows_json,
                         _UNCAUSED if traceparent is None else _traced(traceparent),
                     )
                 )  # fmt: skip
@@ -203,27 +224,14 @@ class StateEventWriter:
             self._head_of = (run.id, run.name)
             self._head = None
             if len(run.name) <= MAX_LABEL_VALUE_LENGTH:
-                self._head = b'{"%s":"%s.%s","%s":%s,' % (
-                    ID_LABEL.encode(),
+                self._head = b'%s%s.%s","%s":%s,' % (
+                    _ID_LABEL_HEAD,
                     prefix.encode(),
                     run_json[7:43],  # ``{"id":"<36 characters>"``
-                    NAME_LABEL.encode(),
+                    _NAME_LABEL,
                     to_json(run.name),
                 )
         return self._head
-
-    def _state_bytes(self, state: StateSnapshot) -> bytes:
-        """``to_json(state)``, kept for the last state (the next event's previous state)."""
-        if state is not self._state:
-            self._state, self._state_json = state, to_json(state)
-        return self._state_json
-
-    def _follows_bytes(self, follows: UUID | None) -> bytes:
-        if follows is None:
-            return b"null"
-        if follows is self._last_id:
-            return b'"%s"' % self._last_id_json
-        return f'"{follows}"'.encode()
 
 
 def _traced(traceparent: str) -> bytes:

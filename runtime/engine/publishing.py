@@ -69,10 +69,10 @@ class Outbox(Generic[T]):
         with self._lock:
             self._pending.append(item)
             self._added += 1
-            start = not self._draining
+            if self._draining:
+                return
             self._draining = True
-        if start:
-            self._start_drain()
+        self._start_drain()
 
     def _start_drain(self) -> None:
         try:

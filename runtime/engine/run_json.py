@@ -35,7 +35,7 @@ _END_TIME = b',"end_time":'
 class RunJson:
     """The JSON of one run's successive snapshots (not thread-safe)."""
 
-    __slots__ = ("_after", "_before", "_end", "_json", "_source", "_start")
+    __slots__ = ("_after", "_before", "_end", "_json", "_source", "_start", "same")
 
     def __init__(self) -> None:
         self._source: FlowRunSnapshot | TaskRunSnapshot | None = None
@@ -43,6 +43,7 @@ class RunJson:
         self._before = b""  # up to the run count's value; empty: write the next one whole
         self._after = b""  # from after the run count's value up to the start time
         self._start = self._end = b"null"
+        self.same = False
 
     def of(
         self,
@@ -53,8 +54,10 @@ class RunJson:
     ) -> bytes:
         """``to_json(run)``. ``updated``: what ``run`` was copied from, and the changes; a
         start or end time that is ``now`` (the time of the state being entered) is written
-        as ``now_json``."""
+        as ``now_json``. Then ``same`` says whether ``run`` is the last snapshot, or a copy
+        of it that changed only in its run count and times."""
         if run is self._source:
+            self.same = True
             return self._json
         if (
             updated is not None
@@ -64,14 +67,18 @@ class RunJson:
         ):
             changes = updated[1]
             if "start_time" in changes:
-                self._start = _time_json(changes["start_time"], now, now_json)
+                value = changes["start_time"]
+                self._start = now_json if value is now else _time_json(value)
             if "end_time" in changes:
-                self._end = _time_json(changes["end_time"], now, now_json)
+                value = changes["end_time"]
+                self._end = now_json if value is now else _time_json(value)
             made = b'%s%d%s,"start_time":%s,"end_time":%s}' % (
                 self._before, run.run_count, self._after, self._start, self._end
             )  # fmt: skip
+            self.same = True
         else:
             made = to_json(run)
+            self.same = False
             self._before = b""
             if type(run) is TaskRunSnapshot:
                 count = made.index(_RUN_COUNT) + len(_RUN_COUNT)
@@ -84,7 +91,5 @@ class RunJson:
         return made
 
 
-def _time_json(value: datetime | None, now: datetime, now_json: bytes) -> bytes:
-    if value is None:
-        return b"null"
-    return now_json if value is now else to_json(value)
+def _time_json(value: datetime | None) -> bytes:
+    return b"null" if value is None else to_json(value)

@@ -10,7 +10,7 @@ from proctor.events.model import WireEvent
 from proctor.runtime.engine.event_writer import StateEventWriter
 from proctor.runtime.engine.publishing import Outbox
 from proctor.runtime.engine.run_json import Updated
-from proctor.runtime.engine.states import validate_transition
+from proctor.runtime.engine.states import ALLOWED_NEXT, validate_transition
 from proctor.runtime.engine.unchecked import replaced
 from proctor.runtime.run_events import (
     FlowRunSnapshot,
@@ -67,22 +67,19 @@ class RunTracker(Generic[S]):
 
     def set_state(self, state: StateSnapshot, **updates: Any) -> None:
         """Move to ``state`` (``InvalidStateTransitionError`` if the rules forbid it)."""
-        validate_transition(self.state, state)
+        previous = self.state
+        if state.type not in ALLOWED_NEXT[previous.type if previous is not None else None]:
+            validate_transition(previous, state)  # raises, saying why
         updated: Updated | None = None
         if updates:
             updated = (self.snapshot, updates)
             self.snapshot = replaced(self.snapshot, updates)
-        previous, self.state = self.state, state
+        self.state = state
         self.history.append(state)
         event_id: UUID | None = None
         if self._events is not None:
             event = self._writer.write(
-                self.snapshot,
-                state,
-                previous,
-                follows=self._last_event_id,
-                traceparent=self.traceparent,
-                updated=updated,
+                self.snapshot, state, previous, self._last_event_id, self.traceparent, updated
             )
             self._last_event_id = event_id = event.id
             self._events.add(event)

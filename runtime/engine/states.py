@@ -24,13 +24,12 @@ executes at most once at a time, and each new attempt passes through AwaitingRet
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final, Generic, TypeVar
 from uuid import UUID
 
 from proctor.core.errors import InvalidStateTransitionError, RunError
 from proctor.events.ids import uuid7
-from proctor.events.model import utcnow
 from proctor.runtime.engine.unchecked import built
 from proctor.runtime.run_events import StateSnapshot, StateType
 
@@ -57,7 +56,7 @@ __all__ = (
 R = TypeVar("R")
 
 _ENDS = frozenset({StateType.COMPLETED, StateType.FAILED, StateType.CRASHED, StateType.CANCELLED})
-_ALLOWED: Final[dict[StateType | None, frozenset[StateType]]] = {
+ALLOWED_NEXT: Final[dict[StateType | None, frozenset[StateType]]] = {
     None: frozenset({StateType.SCHEDULED, StateType.PENDING}),
     StateType.SCHEDULED: _ENDS
     | {
@@ -85,7 +84,7 @@ _ALLOWED: Final[dict[StateType | None, frozenset[StateType]]] = {
 def validate_transition(previous: StateSnapshot | None, new: StateSnapshot) -> None:
     """Raise ``InvalidStateTransitionError`` unless a run in ``previous`` may enter ``new``."""
     before = previous.type if previous is not None else None
-    if new.type not in _ALLOWED[before]:
+    if new.type not in ALLOWED_NEXT[before]:
         was = f"{previous.name} ({before})" if previous is not None else "a new run"
         raise InvalidStateTransitionError(
             f"a run in state {was} cannot move to {new.name} ({new.type}): "
@@ -96,18 +95,16 @@ def validate_transition(previous: StateSnapshot | None, new: StateSnapshot) -> N
 class State(Generic[R]):
     """A run's state: type, name, message, time, and (in process) its result or error."""
 
-    __slots__ = ("_data", "_error", "snapshot")
+    __slots__ = ("_data", "_error", "snapshot", "type")
 
     def __init__(
         self, snapshot: StateSnapshot, data: R | None = None, error: BaseException | None = None
     ) -> None:
         self.snapshot = snapshot
+        self.type: StateType = snapshot.type
+        """The snapshot's type (kept here: the engine reads it several times per run)."""
         self._data = data
         self._error = error
-
-    @property
-    def type(self) -> StateType:
-        return self.snapshot.type
 
     @property
     def name(self) -> str:
@@ -195,6 +192,7 @@ _NOT_ENDED = frozenset(
 
 
 _STATE_FIELDS = set(StateSnapshot.model_fields)
+_now = datetime.now
 
 
 def _state(
@@ -209,7 +207,7 @@ def _state(
         "id": uuid7(),
         "type": type_,
         "name": name,
-        "timestamp": utcnow(),
+        "timestamp": _now(UTC),  # ``utcnow()`` without its call
         "message": message,
         "scheduled_time": scheduled_time,
     }

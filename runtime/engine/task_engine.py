@@ -89,6 +89,10 @@ class _RunLabels(Mapping[str, str]):
         return len(self._made())
 
 
+def _task_inputs(upstream: Mapping[str, list[TaskRunFuture[Any]]]) -> dict[str, list[Any]]:
+    return {name: [f.task_run_id for f in found] for name, found in upstream.items()}
+
+
 class TaskRun:
     """A task call becoming a task run. Made (and Pending) at once; ``run_sync``/``run_async``."""
 
@@ -118,10 +122,8 @@ class TaskRun:
             "flow_name": flow_snapshot.flow_name if flow_snapshot else None,
             "tags": task.tags,
             "run_count": 0,
-            "task_inputs": {
-                name: [f.task_run_id for f in found] for name, found in self.upstream.items()
-            },
-            "wait_for": [f.task_run_id for f in self.wait_for],
+            "task_inputs": _task_inputs(self.upstream) if self.upstream else {},
+            "wait_for": [f.task_run_id for f in self.wait_for] if self.wait_for else [],
             "cache_key": None,
             "expected_start_time": None,
             "start_time": None,

@@ -65,7 +65,7 @@ async def test_replicas_sharing_a_durable_consumer_get_disjoint_events(
             deliveries = await consumer.fetch(50, timeout_s=0.5)
             got[index].extend(deliveries)
             await consumer.ack(deliveries)
-            await asyncio.sleep(0)  # let the other replica pull too
+            await asyncio.sleep(0)  # allow-sleep: a loop turn, so the other replica pulls too
 
     await asyncio.wait_for(asyncio.gather(read(0, first), read(1, second)), 60)
     mine, theirs = ({d.sequence for d in g} for g in got)

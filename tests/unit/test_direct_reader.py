@@ -70,7 +70,7 @@ EXPECTED_PASSED = [
 async def read(chunks: list[bytes]) -> tuple[list[Any], Connection]:
     connection = Connection()
     taken: list[Any] = []
-    read_directly(connection, ACKS, lambda *message: taken.append(message))  # type: ignore[arg-type]
+    read_directly(connection, ACKS, taken.extend)  # type: ignore[arg-type]
     for chunk in chunks:
         await connection._ps.parse(chunk)
     return taken, connection
@@ -91,7 +91,7 @@ async def test_a_stream_read_a_byte_at_a_time_is_read_whole() -> None:
 
 async def test_stopping_gives_every_message_back_to_nats_py() -> None:
     connection = Connection()
-    stop = read_directly(connection, ACKS, lambda *message: None)  # type: ignore[arg-type]
+    stop = read_directly(connection, ACKS, lambda messages: None)  # type: ignore[arg-type]
     await connection._ps.parse(STREAM[:10])  # a cut-off ack waits in the parser's buffer
     stop()
     await connection._ps.parse(STREAM[10:])

@@ -9,7 +9,7 @@ import nats.js.errors
 import pytest
 
 from proctor.core.errors import BusError
-from proctor.events.bus.pipeline import Ack, Message, PublishPipeline, _ack, _outcome
+from proctor.events.bus.pipeline import Ack, Message, PublishPipeline, _ack, _outcome, _Window
 
 
 @pytest.mark.parametrize(
@@ -20,6 +20,7 @@ from proctor.events.bus.pipeline import Ack, Message, PublishPipeline, _ack, _ou
         (b'{"stream":"s","domain":"hub","seq":7}', Ack(7, False)),
         (b'{"stream":"s","seq":8,"duplicate":true,"val":"1"}', Ack(8, True)),  # JSON path
         (b'{ "stream": "s", "seq": 9 }', Ack(9, False)),  # JSON path
+        (b'{"stream":"a\\"b","seq":10}', Ack(10, False)),  # an escaped quote: JSON path
     ],
 )
 def test_acknowledgements_are_read(data: bytes, expected: Ack) -> None:
@@ -62,3 +63,25 @@ async def test_unfit_messages_are_refused_before_anything_is_sent(
     with pytest.raises(BusError, match=error):
         await PublishPipeline(nc).publish("S", [fine, message], str)
     assert sent == []
+
+
+async def test_a_reads_acks_settle_their_messages_each_as_what_it_is() -> None:
+    pipeline = PublishPipeline(SimpleNamespace())  # type: ignore[arg-type]
+    pipeline._prefix = b"_INBOX.x."
+    first, second = _Window(range(3)), _Window(range(2))
+    pipeline._windows = {0: first, 1: second}
+    plain = b'{"stream":"s","seq":%d}'
+    refusal = b'{"error":{"code":10060,"err_code":10060,"description":"expected stream"}}'
+    pipeline._on_acks([(b"_INBOX.x.0.%d" % i, plain % i, False) for i in range(3)])
+    assert (first.left, first.failed, first.done.done()) == (0, 0, True)
+    pipeline._on_acks(
+        [
+            (b"_INBOX.x.1.0", plain % 5, False),
+            (b"_INBOX.x.9.0", plain % 6, False),  # its window was given up on
+            (b"_INBOX.x.1.x", plain % 7, False),  # not a reply to one of ours
+            (b"_INBOX.x.1.1", refusal, False),
+        ]
+    )
+    assert second.outcomes[0] == plain % 5
+    assert isinstance(second.outcomes[1], nats.js.errors.APIError)
+    assert (second.left, second.failed) == (0, 1)
