@@ -12,8 +12,12 @@ from typing import Final
 
 from proctor.core.errors import WebhookRejectedError
 from proctor.events.labels import ID_LABEL, NAME_LABEL
-from proctor.events.model import Event
-from proctor.runtime.webhooks.mapping import WebhookRequest, build_event, webhook_resource_id
+from proctor.events.model import Event, WireEvent
+from proctor.runtime.webhooks.mapping import (
+    WebhookRequest,
+    build_wire_event,
+    webhook_resource_id,
+)
 from proctor.runtime.webhooks.model import SLUG_PATTERN, Webhook
 from proctor.runtime.webhooks.presets import verify_request
 from proctor.runtime.webhooks.reasons import RejectReason, check_body_size, http_status, reject
@@ -40,10 +44,17 @@ def delivery_event_id(slug: str, delivery_id: str) -> uuid.UUID:
 
 @dataclass(frozen=True, slots=True)
 class Accepted:
-    """A verified request's event, and its delivery's claim (to mark answered after the 2xx)."""
+    """A verified request's event (as the bus takes it: mostly already serialised), and its
+    delivery's claim (to mark answered after the 2xx)."""
 
-    event: Event
+    message: Event | WireEvent
     claim: DeliveryClaim | None
+
+    @property
+    def event(self) -> Event:
+        """The event, as a model."""
+        message = self.message
+        return message.to_event() if isinstance(message, WireEvent) else message
 
 
 async def accept(
@@ -68,7 +79,7 @@ async def accept(
     )
     delivery_id = verified.delivery_id
     event_id = None if delivery_id is None else delivery_event_id(webhook.slug, delivery_id)
-    event = build_event(webhook, request, now=now, delivery_id=delivery_id, event_id=event_id)
+    event = build_wire_event(webhook, request, now=now, delivery_id=delivery_id, event_id=event_id)
     if delivery_id is None:
         return Accepted(event, None)
     claim = DeliveryClaim(replay_key(webhook.slug, delivery_id), now + verified.replay_window)

@@ -99,8 +99,8 @@ class WebhookReceiver:
                 raise BusError("not connected")
             async with asyncio.timeout(self.publish_timeout_s):
                 # tracing: a span per accepted delivery; its event carries it (spans.py)
-                with webhook_span(webhook.slug, request.headers, accepted.event) as event:
-                    receipt = await self.bus.publish(event)
+                with webhook_span(webhook.slug, request.headers, accepted.message) as event:
+                    (receipt,) = await self.bus.publish_many((event,))
         except (BusError, TimeoutError, EventTooLargeError) as error:
             if isinstance(error, EventTooLargeError):
                 too_large = reject(RejectReason.TOO_LARGE, f"the event would be too large: {error}")

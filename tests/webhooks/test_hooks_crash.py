@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 
 import httpx
@@ -17,7 +17,7 @@ import pytest
 from proctor.core.errors import BrokerUnavailableError
 from proctor.events.bus import JetStreamEventBus, PublishReceipt
 from proctor.events.bus.jetstream import connect_nats
-from proctor.events.model import Event
+from proctor.events.model import Event, WireEvent
 from proctor.events.naming import Naming
 from proctor.events.nats_server import EmbeddedNats
 from proctor.runtime.api.serve import free_port
@@ -48,13 +48,15 @@ class ServerDied(Exception):
     """Stands in for ``kill -9``: the request's coroutine never gets to answer."""
 
 
-Publish = Callable[[Event], Awaitable[PublishReceipt]]
+Publish = Callable[[Sequence[Event | WireEvent]], Awaitable[list[PublishReceipt]]]
 
 
 def faulty(publish: Publish, fault: str) -> Publish:
-    async def failing(event: Event) -> PublishReceipt:
+    """``publish_many`` (what the receiver publishes with) failing as ``fault`` says."""
+
+    async def failing(events: Sequence[Event | WireEvent]) -> list[PublishReceipt]:
         if fault == "dies after the ack":
-            await publish(event)
+            await publish(events)
             raise ServerDied
         if fault == "dies before publishing":
             raise ServerDied
@@ -123,7 +125,7 @@ async def test_a_delivery_never_answered_is_accepted_on_retry_and_stored_once(
     request = WebhookRequest.of(RAW, sent.headers)
     first = WebhookReceiver(jetstream_bus, registry, await open_guard())
     with monkeypatch.context() as patch:
-        patch.setattr(jetstream_bus, "publish", faulty(jetstream_bus.publish, fault))
+        patch.setattr(jetstream_bus, "publish_many", faulty(jetstream_bus.publish_many, fault))
         if fault == "is not acknowledged":
             assert (await first.receive(SLUG, request)).status == 503
         else:

@@ -10,6 +10,7 @@ import pytest
 from pydantic import SecretStr, ValidationError
 
 from proctor.core.errors import WebhookRejectedError
+from proctor.events.model import Event, WireEvent
 from proctor.runtime.webhooks import (
     HTTP_STATUS,
     REJECTED_EVENT,
@@ -20,11 +21,13 @@ from proctor.runtime.webhooks import (
     WebhookRequest,
     accept,
     build_event,
+    build_wire_event,
     delivery_event_id,
     generate_secret,
     http_status,
     rejection_event,
 )
+from proctor.runtime.webhooks.spans import webhook_span
 from tests.webhooks.signers import GITHUB_SAMPLES, NOW, SECRETS, signed, webhook_for
 
 
@@ -264,3 +267,56 @@ def test_a_template_naming_another_resource_keeps_the_webhook_related() -> None:
     assert related.id == "proctor.webhook.orders"
     assert related.get("proctor.webhook.delivery-id") == "d-1"
     assert _event(OPEN, b'{"id": 7}').related == ()
+
+
+_WIRE_CASES = [
+    (OPEN, b'{"order": {"id": 7}, "total": 9.5, "name": "caf\\u00e9 \\"q\\""}', "d-1"),
+    (OPEN, b"[1, 2.5e3, null]", "d-\u00e9\"'\\<x>"),
+    (OPEN, b"a=1&a=2&b=", None),
+    (webhook_for(WebhookPreset.GITHUB), (GITHUB_SAMPLES / "push-payload.json").read_bytes(), "g"),
+]
+
+
+@pytest.mark.parametrize(("webhook", "body", "delivery_id"), _WIRE_CASES)
+def test_wire_event_is_the_event_serialised(
+    webhook: Webhook, body: bytes, delivery_id: str | None
+) -> None:
+    kind = "application/x-www-form-urlencoded" if body.startswith(b"a=") else "application/json"
+    request = WebhookRequest.of(body, {"Content-Type": kind, "X-GitHub-Event": "push"})
+    event_id = delivery_event_id(webhook.slug, delivery_id or "none")
+    wire = build_wire_event(webhook, request, now=NOW, delivery_id=delivery_id, event_id=event_id)
+    model = build_event(webhook, request, now=NOW, delivery_id=delivery_id, event_id=event_id)
+    assert isinstance(wire, WireEvent)
+    assert wire.data == model.to_wire()
+    assert (wire.id, wire.event) == (event_id, f"webhook.{webhook.slug}")
+
+
+def test_wire_event_leaves_the_unusual_to_build_event() -> None:
+    templated = Webhook(
+        slug="orders", preset=WebhookPreset.NONE, event_template={"event": "shop.order"}
+    )
+    request = WebhookRequest.of(b'{"a": 1}', {})
+    assert isinstance(build_wire_event(templated, request, now=NOW, delivery_id="d"), Event)
+    huge = WebhookRequest.of(json.dumps({"x": "y" * 300_000}).encode(), {})
+    with pytest.raises(WebhookRejectedError) as caught:
+        build_wire_event(OPEN, huge, now=NOW, delivery_id="d")
+    assert caught.value.reason == RejectReason.TOO_LARGE
+    long_id = WebhookRequest.of(b"{}", {})
+    with pytest.raises(WebhookRejectedError) as refused:
+        build_wire_event(OPEN, long_id, now=NOW, delivery_id="d" * 5000)
+    assert refused.value.reason == RejectReason.BAD_BODY
+    assert "resource" in str(refused.value)
+
+
+def test_a_wire_event_carries_the_senders_traceparent_as_the_model_would() -> None:
+    request = WebhookRequest.of(b'{"a": 1}', {})
+    wire = build_wire_event(
+        OPEN, request, now=NOW, delivery_id="d", event_id=delivery_event_id("orders", "d")
+    )
+    assert isinstance(wire, WireEvent)
+    parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    with webhook_span("orders", {"traceparent": parent}, wire) as carried:
+        assert isinstance(carried, WireEvent)
+        expected = wire.to_event().model_copy(update={"traceparent": parent}).to_wire()
+        assert carried.data == expected
+        assert carried.to_event().traceparent == parent

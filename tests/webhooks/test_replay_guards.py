@@ -16,6 +16,7 @@ from proctor.events.bus.jetstream import connect_nats
 from proctor.events.naming import Naming
 from proctor.events.nats_server import EmbeddedNats
 from proctor.runtime.webhooks import Claim, InMemoryReplayGuard, ReplayGuard, replay_key
+from proctor.runtime.webhooks.kv_create import KeyCreator
 from proctor.runtime.webhooks.replay_kv import JetStreamReplayGuard
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -117,4 +118,19 @@ async def test_a_deleted_claim_is_claimed_again(nats_server: EmbeddedNats, namin
         assert await guard.claim(key, now=NOW, window=WINDOW) is Claim.UNANSWERED
     finally:
         await nc.jetstream().delete_key_value(naming.webhook_deliveries_bucket)
+        await nc.close()
+
+
+@pytest.mark.nats
+async def test_a_claim_nobody_answers_times_out_and_is_forgotten(
+    nats_server: EmbeddedNats,
+) -> None:
+    nc = await connect_nats(nats_server.url)
+    try:
+        creator = KeyCreator(nc, "silent")
+        await nc.subscribe("$KV.silent.>")  # a responder that never answers
+        with pytest.raises(TimeoutError):
+            await creator.create("k", b"v", timeout_s=0.05)
+        assert not creator._waiting
+    finally:
         await nc.close()

@@ -8,7 +8,7 @@ control is not wired into the server yet)."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import httpx
@@ -19,7 +19,7 @@ from proctor.automations.engine import AutomationEngine, InMemoryAutomations, In
 from proctor.automations.execution import ActionServices
 from proctor.core.settings import ProctorSettings
 from proctor.events.bus import JetStreamEventBus, PublishReceipt
-from proctor.events.model import Event
+from proctor.events.model import Event, WireEvent
 from proctor.events.naming import Naming
 from proctor.runtime.automation_service.clock import SystemEngineClock
 from proctor.runtime.client import ProctorClient
@@ -144,14 +144,14 @@ async def test_a_delivery_stored_but_never_answered_runs_once_when_the_sender_re
     await client.webhooks.create(slug=SLUG, preset=WebhookPreset.GITHUB, secret=secret)
     branch = signed(WebhookPreset.GITHUB, BRANCH_PUSH)
     assert server.bus is not None
-    publish = server.bus.publish
+    publish = server.bus.publish_many  # what the receiver publishes with
 
-    async def stored_then_failed(event: Event) -> PublishReceipt:
-        await publish(event)
+    async def stored_then_failed(events: Sequence[Event | WireEvent]) -> list[PublishReceipt]:
+        await publish(events)
         raise RuntimeError("the server failed after JetStream stored the event")
 
     with monkeypatch.context() as patch:
-        patch.setattr(server.bus, "publish", stored_then_failed)
+        patch.setattr(server.bus, "publish_many", stored_then_failed)
         first = await http.post(f"/hooks/{SLUG}", content=BRANCH_PUSH, headers=branch.headers)
     assert first.status_code == 500  # not a 2xx: the sender retries
     retry = await http.post(f"/hooks/{SLUG}", content=BRANCH_PUSH, headers=branch.headers)

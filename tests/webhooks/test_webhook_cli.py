@@ -16,6 +16,7 @@ from typer.testing import CliRunner, Result
 from proctor.cli.main import app
 from proctor.runtime.server import LocalServer
 from proctor.runtime.webhooks import WebhookPreset
+from tests.server.conftest import caught_up
 from tests.webhooks.signers import sign_github, signed
 
 pytestmark = [pytest.mark.nats, pytest.mark.asyncio(loop_scope="module")]
@@ -60,7 +61,9 @@ async def test_create_prints_the_url_and_the_secret_once(
         assert secret not in shown.output
 
 
-async def test_json_output_for_scripts(api_url: str, shared_http: httpx.AsyncClient) -> None:
+async def test_json_output_for_scripts(
+    shared_server: LocalServer, api_url: str, shared_http: httpx.AsyncClient
+) -> None:
     name = slug()
     created = await proctor("create", name, "--preset", "github", "--json")
     assert created.exit_code == 0, created.output
@@ -73,12 +76,14 @@ async def test_json_output_for_scripts(api_url: str, shared_http: httpx.AsyncCli
     listed = json.loads((await proctor("ls", "--json")).stdout)
     assert name in [item["slug"] for item in listed]
     assert secret not in json.dumps(listed)
+    await caught_up(shared_server)
     inspected = await proctor("inspect", name, "--json")
     deliveries = json.loads(inspected.stdout)["deliveries"]
     assert sorted(d["outcome"] for d in deliveries) == ["accepted", "rejected"]
 
 
 async def test_secret_from_env_and_a_template_file(
+    shared_server: LocalServer,
     api_url: str,
     shared_http: httpx.AsyncClient,
     monkeypatch: pytest.MonkeyPatch,
@@ -103,6 +108,7 @@ async def test_secret_from_env_and_a_template_file(
     )
     answer = await shared_http.post(f"/hooks/{name}", content=request.body, headers=request.headers)
     assert answer.status_code == 202, answer.text
+    await caught_up(shared_server)  # deliveries are read from the store the recorder feeds
     inspected = await proctor("inspect", name)
     assert "shop.order.paid" in inspected.output
 
