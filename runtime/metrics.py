@@ -13,6 +13,7 @@ Two kinds:
 
 from __future__ import annotations
 
+import collections
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from datetime import datetime
@@ -48,6 +49,7 @@ _ACTION_OUTCOMES: Final = {
     "proctor.automation.action.failed": "failed",
 }
 _DEAD_LETTERED: Final = "proctor.recorder.dead-lettered"
+_REPORTS: Final = frozenset({_TRIGGERED, *_ACTION_OUTCOMES, _DEAD_LETTERED})
 
 EVENTS_RECORDED = Counter(
     "proctor_events_recorded",
@@ -89,10 +91,15 @@ def count_log_lines(deliveries: Sequence[Delivery]) -> None:
 
 
 def count_recorded(deliveries: Sequence[Delivery]) -> None:
-    """Count a batch of events the recorder has stored and acknowledged."""
+    """Count a batch of events the recorder has stored and acknowledged (one increment per
+    name: a batch holds few names)."""
+    by_name = collections.Counter(delivery.event_name for delivery in deliveries)
+    for name, count in by_name.items():
+        EVENTS_RECORDED.labels(_name_label(name)).inc(count)
+    if by_name.keys().isdisjoint(_REPORTS):
+        return
     for delivery in deliveries:
         name = delivery.event_name
-        EVENTS_RECORDED.labels(_name_label(name)).inc()
         if name == _TRIGGERED:
             FIRINGS.labels(_automation_name(delivery)).inc()
         elif name in _ACTION_OUTCOMES:

@@ -10,9 +10,11 @@ from uuid import UUID
 
 from pydantic import ValidationError
 
-from proctor.core.errors import ApiError
+from proctor.core.errors import ApiError, NotFoundError
 from proctor.runtime.client.base import ApiTransport
+from proctor.runtime.client.run_commands import RunCommandsClient
 from proctor.runtime.client.streams import EventStream
+from proctor.runtime.deployments.models import RunStatus
 from proctor.runtime.run_events import FLOW_RUN_PREFIX, flow_run_resource_id
 from proctor.runtime.store import (
     FlowRunFilter,
@@ -52,7 +54,18 @@ class FlowRunsClient:
         return Page[FlowRunRecord].model_validate(answer)
 
     async def read(self, flow_run_id: UUID) -> FlowRunRecord:
-        answer = await self._transport.request("GET", f"/api/flow-runs/{flow_run_id}")
+        """The run as stored. A run requested from a deployment a moment ago (by ``retry``, a
+        schedule, an automation) that the recorder has not stored yet is read from the
+        runtime instead: its names, deployment and latest state; its parameters, tags and
+        times once it is stored. ``NotFoundError`` if neither knows it."""
+        try:
+            answer = await self._transport.request("GET", f"/api/flow-runs/{flow_run_id}")
+        except NotFoundError as missing:
+            try:
+                status = await RunCommandsClient(self._transport).status(flow_run_id)
+            except NotFoundError:
+                raise missing from None
+            return _record_of(status)
         return FlowRunRecord.model_validate(answer)
 
     async def states(self, flow_run_id: UUID) -> builtins.list[StateRecord]:
@@ -145,6 +158,21 @@ class FlowRunsClient:
                 if loop.time() - quiet_since >= grace_s:
                     return
             await asyncio.sleep(poll_s)
+
+
+def _record_of(status: RunStatus) -> FlowRunRecord:
+    """A stored-run view of a run the runtime holds."""
+    return FlowRunRecord(
+        id=status.flow_run_id,
+        name=status.name,
+        flow_name=status.flow_name,
+        deployment_id=status.deployment_id,
+        deployment_name=status.deployment_name,
+        work_pool=status.work_pool,
+        work_queue=status.work_queue,
+        expected_start_time=status.scheduled_time,
+        state=StateRecord.model_validate(status.state.model_dump()),
+    )
 
 
 async def _next_state(events: EventStream, quiet_s: float) -> StateRecord | None:

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from proctor.cli._common import out, run_async
+from proctor.core.gc_tuning import hold_until_loaded
 from proctor.core.settings import ProctorSettings, mask_url
 from proctor.core.tracing_setup import configure_tracing
 
@@ -31,6 +32,7 @@ async def start(
     ] = None,
 ) -> None:
     """Start the server: NATS (embedded unless PROCTOR_NATS_URL), store, recorder, API."""
+    hold_until_loaded()  # released once ready (LocalServer.serve_until_stopped)
     from proctor.runtime.server import LocalServer
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

@@ -25,7 +25,7 @@ async def test_a_script_finds_the_local_server_through_discovery(
     settings = ProctorSettings(
         home=isolated_environment, nats_url=nats_server.url, namespace=naming.namespace
     )
-    server = LocalServer(settings, stream=TEST_STREAM)
+    server = LocalServer(settings, port=0, stream=TEST_STREAM)  # never assume 4200 free
     await server.start()  # declares the event and log streams, writes the discovery file
     try:
 

@@ -131,3 +131,41 @@ def test_python_module_entry_point_matches_the_script() -> None:
     )  # fmt: skip
     assert result.returncode == 0
     assert "events" in result.stdout
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGHUP], ids=["ctrl-c", "hang-up"])
+def test_the_terminal_s_signals_stop_the_server_cleanly(
+    signum: signal.Signals, isolated_environment: Path
+) -> None:
+    """A terminal's Ctrl-C signals its whole process group: the embedded nats-server must not
+    quit under the server while it drains (no 409s, no unconfirmed acks, nothing left). A
+    hang-up (the terminal closed) stops the server as cleanly, nats-server included."""
+    server = subprocess.Popen(
+        [PROCTOR, "server", "start", "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        env={**os.environ, "PROCTOR_HOME": str(isolated_environment)},
+    )  # fmt: skip
+    assert server.stdout is not None
+    try:
+        assert "Proctor server ready" in server.stdout.readline()
+        env = {**os.environ, "PROCTOR_HOME": str(isolated_environment)}
+        emitted = subprocess.run(
+            [PROCTOR, "events", "emit", "shop.order.created", "--resource-id", "shop.order.8"],
+            capture_output=True, text=True, env=env, timeout=60, check=False,
+        )  # fmt: skip
+        assert emitted.returncode == 0, emitted.stderr
+        os.killpg(server.pid, signum)
+        assert server.wait(30) == 0
+        said = server.stdout.read()
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+        server.stdout.close()
+    for trouble in ("Server Shutdown", "not confirm", "Traceback", "retrying"):
+        assert trouble not in said, said
+    assert read_discovery(isolated_environment) is None
+    leftover = subprocess.run(
+        ["pgrep", "-f", str(isolated_environment)], capture_output=True, text=True, check=False
+    )
+    assert leftover.stdout == "", "a process of the server is still running"

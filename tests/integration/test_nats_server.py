@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import sysconfig
 from pathlib import Path
@@ -27,6 +28,19 @@ def test_starts_on_a_free_loopback_port_and_stops(tmp_path: Path) -> None:
     finally:
         server.stop()
     assert not server.running
+
+
+@pytest.mark.parametrize("own", [False, True])
+def test_a_signal_to_our_process_group_reaches_it_unless_it_has_its_own(
+    own: bool, tmp_path: Path
+) -> None:
+    server = EmbeddedNats(tmp_path, own_process_group=own)
+    server.start()
+    try:
+        assert server.pid is not None
+        assert (os.getpgid(server.pid) == os.getpgrp()) is not own
+    finally:
+        server.stop()
 
 
 def test_a_taken_port_is_a_clear_error(tmp_path: Path) -> None:
