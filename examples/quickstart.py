@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import os
@@ -187,7 +188,8 @@ async def main(keep_running: bool, port: int) -> None:
             say("Ctrl-C to stop.")
             await server.serve_until_stopped()
     finally:
-        worker.terminate()
+        with contextlib.suppress(ProcessLookupError):  # gone already: Ctrl-C reached it too
+            worker.terminate()
         await asyncio.wait_for(worker.wait(), 30)
         await server.stop()
         if sink is not None:

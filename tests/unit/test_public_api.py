@@ -23,7 +23,8 @@ def test_proctor_exports() -> None:
         "aemit_event",
         "emit_event",
         # flows and tasks
-        "flow", "task", "Flow", "Task", "get_run_logger", "get_run_context", "State",
+        "flow", "task", "Flow", "Task", "get_run_logger", "get_run_context", "FlowRunContext",
+        "TaskRunContext", "State",
         "StateType", "Scheduled", "Late", "AwaitingRetry", "Pending", "Running", "Retrying",
         "Completed", "Cached", "Failed", "TimedOut", "Crashed", "Cancelling", "Cancelled",
         "Paused", "TaskRunFuture", "TaskRunFutureList", "unmapped", "exponential_backoff",
