@@ -10,9 +10,10 @@ is a create (``KeyCreator``, the cheap one) — atomic: of racing replicas exact
 (nats-py cannot renew one, and TTL markers break ``create()``). The bucket's ``max_age`` (the
 longest window) only bounds how long keys are kept.
 
-``answered`` is a plain NATS publish to the key's subject, not awaited: the bucket's stream
-stores it like a ``put``, at the cost of one protocol write after the answer. If it is lost
-(the process dies first), the claim stays pending and the sender's retry publishes again.
+``answered`` is a plain NATS publish to the key's subject (a ``PUB`` framed here), not
+acknowledged: the bucket's stream stores it like a ``put``, at the cost of one protocol write
+after the answer. If it is lost (the process dies first), the claim stays pending and the
+sender's retry publishes again.
 
 Without a connection to NATS, a claim raises ``BrokerUnavailableError`` at once (the server
 answers 503). A claim whose answer was lost may still be stored, pending: the retry passes.
@@ -33,7 +34,8 @@ from nats.js import JetStreamContext, api
 from nats.js.client import KV_PRE_TEMPLATE
 from nats.js.kv import KeyValue
 
-from proctor.core.errors import BrokerUnavailableError
+from proctor.core.errors import BrokerUnavailableError, BusError
+from proctor.events.bus.wire import send_frames
 from proctor.events.naming import Naming
 from proctor.runtime.webhooks.kv_create import KeyCreator
 from proctor.runtime.webhooks.presets import DEFAULT_REPLAY_WINDOW
@@ -68,7 +70,7 @@ class JetStreamReplayGuard:
         self._kv = kv
         self._nc = nc
         self._creator = KeyCreator(nc, bucket)
-        self._prefix = KV_PRE_TEMPLATE.format(bucket=bucket)
+        self._prefix = KV_PRE_TEMPLATE.format(bucket=bucket).encode()
         self._timeout_s = timeout_s
 
     @classmethod
@@ -106,7 +108,7 @@ class JetStreamReplayGuard:
             if await self._creator.create(key, value, timeout_s=self._timeout_s):
                 return Claim.NEW
             return await self._claim(key, value, now)  # the key exists: read it
-        except (nats.errors.Error, TimeoutError) as error:
+        except (nats.errors.Error, TimeoutError, BusError) as error:
             raise BrokerUnavailableError(
                 f"NATS did not confirm the delivery claim ({type(error).__name__})"
             ) from None
@@ -133,8 +135,10 @@ class JetStreamReplayGuard:
         return Claim.UNANSWERED
 
     async def answered(self, key: str, *, expires: datetime) -> None:
-        with contextlib.suppress(nats.errors.Error):
-            await self._nc.publish(self._prefix + key, str(_ms(expires)).encode())
+        value = b"%d" % _ms(expires)
+        frame = b"PUB %s%s %d\r\n%s\r\n" % (self._prefix, key.encode(), len(value), value)
+        with contextlib.suppress(nats.errors.Error, BusError):
+            await send_frames(self._nc, frame, 1)
 
     async def _bounded(self, call: Awaitable[T]) -> T:
         async with asyncio.timeout(self._timeout_s):
