@@ -9,11 +9,11 @@ would). The path is added to the OpenAPI document by hand (``document_hooks``).
 
 from __future__ import annotations
 
-import json
 from typing import Any, Final
 from urllib.parse import parse_qsl
 
 from fastapi import FastAPI
+from pydantic_core import to_json
 from starlette.types import Receive, Scope, Send
 
 from proctor.core.errors import WebhookRejectedError
@@ -99,13 +99,14 @@ async def _read_capped(declared: str, receive: Receive) -> bytes:
     return b"".join(chunks)
 
 
+_JSON: Final = (b"content-type", b"application/json")
+
+
 async def _send(send: Send, reply: Reply) -> None:
-    body = json.dumps(reply.body, separators=(",", ":")).encode()
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        *((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in reply.headers.items()),
-    ]
+    body = to_json(reply.body)
+    headers = [_JSON, (b"content-length", b"%d" % len(body))]
+    for name, value in reply.headers.items():
+        headers.append((name.lower().encode("latin-1"), value.encode("latin-1")))
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 

@@ -11,9 +11,11 @@ from typing import Any, Final
 
 import uvicorn
 from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from proctor.core.errors import ConfigurationError
+from proctor.runtime.api.hooks import HooksFirstApp
 
 __all__ = ("ApiServer", "free_port")
 
@@ -64,6 +66,25 @@ class _HttpOneWritePerResponse(HttpToolsProtocol):
         super().connection_made(_HeadWithBody(transport))  # type: ignore[arg-type]
 
 
+class _HooksAhead:
+    """ASGI: webhook requests straight to the app's ``WebhookEndpoint``, ahead of the stack
+    uvicorn puts around the app (``ProxyHeadersMiddleware``: the client address and scheme a
+    trusted proxy forwarded, which the webhook endpoint does not read); the rest through it."""
+
+    __slots__ = ("_app", "_stack")
+
+    def __init__(self, stack: ASGIApp, app: HooksFirstApp) -> None:
+        self._stack = stack
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        hooks = self._app.hooks
+        if hooks is not None and hooks.handles(scope):
+            await hooks(scope, receive, send)
+        else:
+            await self._stack(scope, receive, send)
+
+
 class _EmbeddedUvicorn(uvicorn.Server):
     """uvicorn without its own signal handling: the Proctor server owns SIGINT/SIGTERM."""
 
@@ -85,6 +106,9 @@ class ApiServer:
             access_log=False,
             lifespan="off",
         )
+        if isinstance(app, HooksFirstApp):
+            self._config.load()
+            self._config.loaded_app = _HooksAhead(self._config.loaded_app, app)
         self._server = _EmbeddedUvicorn(self._config)
         self._task: asyncio.Task[None] | None = None
         self.host = host
