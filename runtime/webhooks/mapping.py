@@ -15,24 +15,28 @@ message says why.
 
 ``build_wire_event`` is what the receiver publishes: the default mapping's event as its wire
 bytes, its payload serialised once (``build_event`` checks a payload's size by serialising it
-as the model is validated, and the bus serialises the model again).
+as the model is validated, and the bus serialises the model again), around an envelope made
+and validated as a model once per webhook (``_envelope``): only the id, the time and the
+delivery id are written per request.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Final
+from datetime import UTC, datetime
+from typing import Any, Final, NamedTuple
 from urllib.parse import parse_qs
 from uuid import UUID
 
 from pydantic_core import from_json, to_json
 
 from proctor.core.errors import EventError, EventTooLargeError, TemplateError
-from proctor.events.labels import ID_LABEL, NAME_LABEL, ROLE_LABEL
+from proctor.events.ids import uuid7
+from proctor.events.labels import ID_LABEL, MAX_LABEL_VALUE_LENGTH, NAME_LABEL, ROLE_LABEL
 from proctor.events.model import MAX_EVENT_BYTES, MAX_PAYLOAD_BYTES, Event, WireEvent
 from proctor.runtime.webhooks.model import Webhook
 from proctor.runtime.webhooks.reasons import RejectReason, reject
@@ -51,6 +55,8 @@ DELIVERY_ID_LABEL: Final = "proctor.webhook.delivery-id"
 _CREDENTIAL_HEADERS: Final = frozenset({"authorization", "cookie", "proxy-authorization"})
 _MAX_FORM_FIELDS: Final = 1000
 _EMPTY_PAYLOAD: Final = b',"payload":{},"follows":'
+_TEMPLATE_ID: Final = UUID(int=0)
+_TEMPLATE_TIME: Final = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,8 +190,8 @@ def _labels(value: Any, key: str) -> dict[str, Any]:
     return {k: str(v) if isinstance(v, int | float) else v for k, v in labels.items()}
 
 
-def _default_resource(webhook: Webhook, delivery_id: str | None) -> dict[str, str]:
-    resource = {ID_LABEL: webhook_resource_id(webhook.slug), NAME_LABEL: webhook.slug}
+def _default_resource(slug: str, delivery_id: str | None) -> dict[str, str]:
+    resource = {ID_LABEL: webhook_resource_id(slug), NAME_LABEL: slug}
     if delivery_id is not None:
         resource[DELIVERY_ID_LABEL] = delivery_id
     return resource
@@ -210,6 +216,34 @@ def build_wire_event(
     return build_event(webhook, request, now=now, delivery_id=delivery_id, event_id=event_id)
 
 
+class _Envelope(NamedTuple):
+    """A webhook's default event as bytes, around what changes per request: ``head`` after
+    the id and time, up to the delivery id's value (or the payload's), ``middle`` from there to
+    the payload, ``tail`` after it."""
+
+    head: bytes
+    middle: bytes
+    tail: bytes
+
+
+@functools.lru_cache(maxsize=1024)
+def _envelope(event_name: str, slug: str, with_delivery_id: bool) -> _Envelope:
+    """The envelope of ``slug``'s default events: a model with an empty payload (and an empty
+    delivery id) made once, validated, serialised and cut where the per-request values go.
+    ``EventError`` if the event is invalid (``build_event`` then says why)."""
+    delivery_id = "" if with_delivery_id else None
+    resource = _default_resource(slug, delivery_id)
+    model = Event.build(event_name, resource, occurred=_TEMPLATE_TIME, id=_TEMPLATE_ID)
+    data = model.model_dump_json().encode()
+    start = data.index(b',"event":')  # after ``{"id":"<id>","occurred":"<time>"``
+    before_payload, _, tail = data[start:].partition(_EMPTY_PAYLOAD)
+    if not with_delivery_id:
+        return _Envelope(before_payload, b"", b',"follows":' + tail)
+    label = to_json(DELIVERY_ID_LABEL) + b":"
+    head, _, middle = before_payload.partition(label + b'""')
+    return _Envelope(head + label, middle, b',"follows":' + tail)
+
+
 def _default_wire(
     webhook: Webhook,
     payload: dict[str, Any],
@@ -218,23 +252,27 @@ def _default_wire(
     delivery_id: str | None,
     id: UUID | None,
 ) -> WireEvent | None:
-    """The default event's bytes: the model's JSON with an empty payload (validating all but
-    the payload), the payload's JSON spliced in; ``None`` if anything is amiss."""
+    """The default event's bytes: ``Event.to_wire()`` of ``build_event``'s event, written
+    into the webhook's envelope; ``None`` if anything is amiss."""
+    if now.utcoffset() is None or (
+        delivery_id is not None and len(delivery_id) > MAX_LABEL_VALUE_LENGTH
+    ):
+        return None  # build_event names the problem
     try:
         body = to_json(payload)
-        envelope = Event.build(
-            webhook.event_name,
-            _default_resource(webhook, delivery_id),
-            occurred=now,
-            id=id,
-        )
+        envelope = _envelope(webhook.event_name, webhook.slug, delivery_id is not None)
+        occurred = to_json(now.astimezone(UTC))
+        label = b"" if delivery_id is None else to_json(delivery_id)
     except Exception:  # not serialisable, or not a valid event: build_event says why
         return None
-    head, found, tail = envelope.model_dump_json().encode().rpartition(_EMPTY_PAYLOAD)
-    data = b"".join((head, b',"payload":', body, b',"follows":', tail))
-    if not found or len(body) > MAX_PAYLOAD_BYTES or len(data) > MAX_EVENT_BYTES:
+    id = id or uuid7()
+    data = b"".join((
+        b'{"id":"', str(id).encode(), b'","occurred":', occurred,
+        envelope.head, label, envelope.middle, b',"payload":', body, envelope.tail,
+    ))  # fmt: skip
+    if len(body) > MAX_PAYLOAD_BYTES or len(data) > MAX_EVENT_BYTES:
         return None
-    return WireEvent(envelope.id, envelope.event, data)
+    return WireEvent(id, webhook.event_name, data)
 
 
 def build_event(
@@ -248,7 +286,7 @@ def build_event(
     """The event for a verified request (with ``event_id``, else a new id); a ``bad_body`` or
     ``too_large`` rejection if the body (or what the template makes of it) cannot be an
     event."""
-    resource = _default_resource(webhook, delivery_id)
+    resource = _default_resource(webhook.slug, delivery_id)
     spec: dict[str, Any] = {"event": webhook.event_name, "resource": resource, "related": []}
     if webhook.template is not None:
         context = template_context(webhook, request, now=now, delivery_id=delivery_id)

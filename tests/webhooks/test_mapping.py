@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlencode
 
@@ -291,6 +292,29 @@ def test_wire_event_is_the_event_serialised(
     assert (wire.id, wire.event) == (event_id, f"webhook.{webhook.slug}")
 
 
+@pytest.mark.parametrize(
+    "delivery_id",
+    ["", "d\x00\x1f\x7f", '"},"payload":{}', "\\u0000 \u2028 \U0001f600 caf\u00e9", "x" * 2048],
+)
+@pytest.mark.parametrize(
+    "now",
+    [
+        NOW,
+        NOW.replace(microsecond=7),
+        datetime(2026, 3, 29, 2, 30, 0, 120_000, tzinfo=timezone(timedelta(hours=-5, minutes=-30))),
+    ],
+)
+def test_wire_event_writes_any_delivery_id_and_time_as_the_model(
+    delivery_id: str, now: datetime
+) -> None:
+    request = WebhookRequest.of(b'{"a": [1, "b"]}', {})
+    for webhook in (OPEN, webhook_for(WebhookPreset.GITHUB)):
+        wire = build_wire_event(webhook, request, now=now, delivery_id=delivery_id)
+        model = build_event(webhook, request, now=now, delivery_id=delivery_id, event_id=wire.id)
+        assert isinstance(wire, WireEvent)
+        assert wire.data == model.to_wire()
+
+
 def test_wire_event_leaves_the_unusual_to_build_event() -> None:
     templated = Webhook(
         slug="orders", preset=WebhookPreset.NONE, event_template={"event": "shop.order"}
@@ -306,6 +330,10 @@ def test_wire_event_leaves_the_unusual_to_build_event() -> None:
         build_wire_event(OPEN, long_id, now=NOW, delivery_id="d" * 5000)
     assert refused.value.reason == RejectReason.BAD_BODY
     assert "resource" in str(refused.value)
+    with pytest.raises(WebhookRejectedError) as naive:
+        build_wire_event(OPEN, long_id, now=NOW.replace(tzinfo=None), delivery_id="d")
+    assert naive.value.reason == RejectReason.BAD_BODY
+    assert "occurred" in str(naive.value)
 
 
 def test_a_wire_event_carries_the_senders_traceparent_as_the_model_would() -> None:
