@@ -34,6 +34,7 @@ MAX_RELATED: Final = 128
 """Most related resources one event may carry."""
 MAX_HOPS: Final = 64
 """Most causation hops an event chain may take; automations stop far earlier (loop guard)."""
+_EMPTY_PAYLOAD: Final = b',"payload":{},"follows":'
 
 
 def utcnow() -> datetime:
@@ -195,6 +196,21 @@ class WireEvent(NamedTuple):
     def to_event(self) -> Event:
         """The model, parsed back from the bytes."""
         return Event.from_wire(self.data)
+
+    @classmethod
+    def with_payload(cls, envelope: Event, payload: bytes) -> WireEvent | None:
+        """``envelope`` (an event with an empty payload, validated as usual) serialised
+        with ``payload`` (a JSON object's bytes, trusted to be one) as its payload: the
+        bytes ``Event.to_wire()`` gives for that payload, without building it as objects.
+        ``None`` when the payload or the event would be too large (build the model: it
+        says why)."""
+        head, found, tail = envelope.model_dump_json().encode().rpartition(_EMPTY_PAYLOAD)
+        if not found or len(payload) > MAX_PAYLOAD_BYTES:
+            return None
+        data = b"".join((head, b',"payload":', payload, b',"follows":', tail))
+        if len(data) > MAX_EVENT_BYTES:
+            return None
+        return cls(envelope.id, envelope.event, data)
 
 
 def _as_event_error(error: ValidationError) -> EventError:

@@ -33,6 +33,8 @@ from proctor.automations.engine.reports import (
     stopped_event,
     suppressed_event,
     triggered_event,
+    triggered_hops,
+    triggered_wire,
 )
 from proctor.core.errors import EventError, ProctorError
 from proctor.events.bus.consumer import Delivery
@@ -180,11 +182,10 @@ class Evaluation:
     ) -> Event | WireEvent:
         """The ``triggered`` event of an admitted firing, serialised, its objects kept for
         this engine's firings consumer (``Handoff``), unless it carries a shortened event."""
-        report = triggered_event(loaded.id, loaded.name, firing, event, now)
-        if report.payload["event_payload_dropped"]:
-            return report
-        wire = WireEvent.of(report)
-        held = HeldFiring(report.id, report.hops, loaded.id, firing, event)
+        wire = triggered_wire(loaded.id, loaded.name, firing, event, now)
+        if wire is None:
+            return triggered_event(loaded.id, loaded.name, firing, event, now)
+        held = HeldFiring(wire.id, triggered_hops(event), loaded.id, firing, event)
         self.engine.handoff.keep(wire.data, held)
         return wire
 

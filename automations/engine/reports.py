@@ -14,8 +14,10 @@ from datetime import datetime
 from typing import Any, Final
 from uuid import UUID
 
+from pydantic_core import to_json
+
 from proctor.events.labels import ID_LABEL, MAX_LABELS, NAME_LABEL, ROLE_LABEL
-from proctor.events.model import MAX_HOPS, Event
+from proctor.events.model import MAX_HOPS, Event, WireEvent
 from proctor.triggers.firing import Firing, MissedSlots
 
 __all__ = (
@@ -33,6 +35,8 @@ __all__ = (
     "stopped_event",
     "suppressed_event",
     "triggered_event",
+    "triggered_hops",
+    "triggered_wire",
 )
 
 TRIGGERED: Final = "proctor.automation.triggered"
@@ -64,34 +68,66 @@ def _carried(event: Event) -> tuple[dict[str, Any], bool]:
     return data, False
 
 
+def _envelope(
+    automation_id: str, name: str, firing: Firing, event: Event | None, now: datetime
+) -> dict[str, Any]:
+    """The fields of a ``triggered`` event but its payload."""
+    related: list[dict[str, str]] = []
+    if event is not None and len(event.resource) < MAX_LABELS:
+        related.append({**event.resource.root, ROLE_LABEL: "triggering-event"})
+    return {
+        "event": TRIGGERED,
+        "resource": automation_resource(automation_id, name),
+        "related": related,
+        "occurred": now,
+        "id": firing.id,
+        "caused_by": event.id if event is not None else None,
+        "hops": triggered_hops(event),
+    }
+
+
+def triggered_hops(event: Event | None) -> int:
+    """Causation hops of the ``triggered`` event of a firing ``event`` completed."""
+    return min(event.hops + 1, MAX_HOPS) if event is not None else 0
+
+
 def triggered_event(
     automation_id: str, name: str, firing: Firing, event: Event | None, now: datetime
 ) -> Event:
     """The report of a firing; its id is the firing's id, and it carries the event that
     completed the firing (for the actions' templates) and the causation chain."""
-    related: list[dict[str, str]] = []
-    hops = 0
     carried, dropped = (None, False) if event is None else _carried(event)
-    if event is not None:
-        hops = min(event.hops + 1, MAX_HOPS)
-        if len(event.resource) < MAX_LABELS:
-            related.append({**event.resource.root, ROLE_LABEL: "triggering-event"})
     payload = {
         "automation": {"id": automation_id, "name": name},
         "firing": firing.model_dump(mode="json"),
         "event": carried,
         "event_payload_dropped": dropped,
     }
-    return Event.build(
-        TRIGGERED,
-        automation_resource(automation_id, name),
-        payload=payload,
-        related=related,
-        occurred=now,
-        id=firing.id,
-        caused_by=event.id if event is not None else None,
-        hops=hops,
+    return Event.build(payload=payload, **_envelope(automation_id, name, firing, event, now))
+
+
+def triggered_wire(
+    automation_id: str, name: str, firing: Firing, event: Event | None, now: datetime
+) -> WireEvent | None:
+    """``triggered_event``'s event serialised, its payload written as bytes (the firing and
+    the carried event serialised once each, nothing validated twice); ``None`` when the
+    carried event is too large to carry whole (``triggered_event`` drops its payload)."""
+    carried = b"null" if event is None else event.to_wire()
+    if len(carried) > MAX_CARRIED_EVENT_BYTES:
+        return None
+    payload = b"".join(
+        (
+            b'{"automation":',
+            to_json({"id": automation_id, "name": name}),
+            b',"firing":',
+            firing.__pydantic_serializer__.to_json(firing),
+            b',"event":',
+            carried,
+            b',"event_payload_dropped":false}',
+        )
     )
+    envelope = Event.build(**_envelope(automation_id, name, firing, event, now))
+    return WireEvent.with_payload(envelope, payload)
 
 
 def action_event(
