@@ -101,6 +101,11 @@ class _Window:
             self.done.set_result(None)
 
 
+def _stop_waiting(window: _Window) -> None:
+    if not window.done.done():
+        window.done.set_result(None)  # what has no outcome yet is sent again
+
+
 def _outcome(data: bytes, no_responders: bool = False) -> _Outcome:
     """What JetStream answered (``data``) to a publish (``no_responders``: no stream took it):
     ``data`` itself if it acknowledges the message, else the error."""
@@ -328,7 +333,7 @@ class PublishPipeline:
             window = self._windows[number]
             try:
                 if not window.done.done():
-                    await asyncio.wait([window.done], timeout=self._attempt_timeout_s)
+                    await self._wait(window)
             finally:
                 self._windows.pop(number, None)
             if window.left == 0 and window.failed == 0:  # every message acknowledged
@@ -355,6 +360,18 @@ class PublishPipeline:
                 )
             await asyncio.sleep(_RESEND_PAUSE_S)
             number = await self._send(stream, messages, retry)
+
+    async def _wait(self, window: _Window) -> None:
+        """Until every message of ``window`` has an outcome, or ``attempt_timeout_s`` passed.
+        A timer and the window's own future: lighter than ``asyncio.wait`` (its waiter future
+        and done-callbacks). The future is the caller's alone: cancelled with it, harmlessly."""
+        timer = asyncio.get_running_loop().call_later(
+            self._attempt_timeout_s, _stop_waiting, window
+        )
+        try:
+            await window.done
+        finally:
+            timer.cancel()
 
     async def close(self) -> None:
         """Stop listening for acks (the connection stays open)."""
