@@ -32,7 +32,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -63,7 +63,6 @@ from proctor.automations.outgoing import OutgoingWebhookSender
 from proctor.automations.ports import DeploymentInfo, FlowRunInfo, RunHandle
 from proctor.automations.slack import SlackSender
 from proctor.events.bus import EventStreamConfig, JetStreamEventBus
-from proctor.events.bus.consumer import ConsumerOptions
 from proctor.events.labels import ID_LABEL
 from proctor.events.model import Event
 from proctor.events.naming import Naming
@@ -322,7 +321,7 @@ async def _proctor_throughput(
         naming,
         automations,
         runs,
-        events=ConsumerOptions(start="all", ack_wait=timedelta(seconds=60)),
+        events=replace(EngineOptions().events, start="all", ack_wait=timedelta(seconds=60)),
     )
     try:
         for first in range(0, len(events), 5000):

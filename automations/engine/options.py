@@ -11,10 +11,12 @@ from proctor.events.bus.consumer import ConsumerOptions
 __all__ = ("EngineOptions",)
 
 
-def _consumer() -> ConsumerOptions:
+def _consumer(*, prefetch: bool = False) -> ConsumerOptions:
     """A short ``ack_wait``: what a dead replica held comes back within 3 s; a living one
     keeps what it holds alive (``Holding``) however long its checkpoint or actions take."""
-    return ConsumerOptions(ack_wait=timedelta(seconds=3), max_deliver=20, start="new")
+    return ConsumerOptions(
+        ack_wait=timedelta(seconds=3), max_deliver=20, start="new", prefetch=prefetch
+    )
 
 
 @dataclass(frozen=True)
@@ -30,8 +32,10 @@ class EngineOptions:
     """How often changed trigger state is saved and the events it covers acknowledged."""
     checkpoint_events: int = 10_000
     """Save sooner when this many evaluated events wait for a checkpoint."""
-    events: ConsumerOptions = field(default_factory=_consumer)
+    events: ConsumerOptions = field(default_factory=lambda: _consumer(prefetch=True))
+    """Events prefetch: a batch is evaluated in milliseconds, well within ``ack_wait``."""
     firings: ConsumerOptions = field(default_factory=_consumer)
+    """Firings do not: one waits here until a slot frees, and actions can take long."""
     max_concurrent_firings: int = 64
     """Firings whose actions run at once; more wait (never the engine)."""
     action_attempts: int = 4

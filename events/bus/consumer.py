@@ -60,6 +60,10 @@ class ConsumerOptions:
     max_deliver: int = 10
     max_ack_pending: int = 20_000
     start: Literal["all", "new"] | datetime = "all"
+    prefetch: bool = False
+    """Ask for the next batch as soon as one fills, so the server sends it while this one
+    is handled (JetStream). Only for a consumer that comes back for more well within
+    ``ack_wait``: what was prefetched is delivered, and nothing keeps it alive."""
 
     def __post_init__(self) -> None:
         if self.ack_wait < timedelta(milliseconds=100):
@@ -237,7 +241,9 @@ class JetStreamDurableConsumer(DurableConsumer):
         await self._inbox.open()
 
     async def _fetch(self, max_messages: int, timeout_s: float) -> list[Delivery]:
-        pulled = await self._inbox.fetch(max_messages, max(timeout_s, 0.01))
+        pulled = await self._inbox.fetch(
+            max_messages, max(timeout_s, 0.01), prefetch=self.options.prefetch
+        )
         start, max_deliver = len(self._prefix) + 1, self.options.max_deliver
         deliveries: list[Delivery] = []
         for subject, reply, data in pulled:

@@ -161,32 +161,56 @@ class PullInbox:
         elif code != _HEARTBEAT:
             pull.end(BusError(f"JetStream refused a fetch from {self._consumer!r}: {status}"))
 
-    async def fetch(self, batch: int, timeout_s: float) -> list[Pulled]:
-        """Up to ``batch`` deliveries, as soon as there is one; ``[]`` after ``timeout_s``."""
+    async def fetch(self, batch: int, timeout_s: float, *, prefetch: bool = False) -> list[Pulled]:
+        """Up to ``batch`` deliveries, as soon as there is one; ``[]`` after ``timeout_s``.
+
+        ``prefetch``: when this fetch fills its batch, ask for the next one before returning,
+        so the server sends it while the caller handles this one (a busy consumer then never
+        waits a round trip). What comes sits here, delivered: its ``ack_wait`` runs, so only
+        a consumer that comes back for more within it should prefetch."""
         async with self._fetching:
             if self._subscription is None:
                 raise BusError(f"durable consumer {self._consumer!r} is closed")
+            pull = self._pull
+            if pull is not None and pull.done.done():  # a prefetch that ended meanwhile
+                self._pull = None
+                if pull.error is not None and not self._ready:
+                    raise pull.error
+                pull = None
             if not self._ready:
-                await self._request(batch, timeout_s)
+                await self._wait(pull or await self._request(batch, timeout_s), timeout_s)
             taken, self._ready = self._ready[:batch], self._ready[batch:]
+            if prefetch and len(taken) == batch and self._pull is None:
+                await self._request(batch, timeout_s)
             return taken
 
-    async def _request(self, batch: int, timeout_s: float) -> None:
-        loop = asyncio.get_running_loop()
+    async def _request(self, batch: int, timeout_s: float) -> _Pull:
+        """Send a pull request for ``batch``; its deliveries come to ``_ready``."""
         token = str(next(self._tokens)).encode()
-        pull = _Pull(token, batch, loop.create_future())
+        pull = _Pull(token, batch, asyncio.get_running_loop().create_future())
         # The server ends the request just before the caller would stop waiting for it.
         expires_ns = max(int(timeout_s * 1e9) - 1_000_000, 1_000_000)
         body = b'{"batch":%d,"expires":%d,"no_wait":true}' % (batch, expires_ns)
-        frame = _pub(self._next_subject, body, reply=self._inbox + token)
         self._pull = pull
-        timer = loop.call_later(timeout_s, pull.end)
         try:
-            await send_frames(self._nc, frame, 1)
+            await send_frames(
+                self._nc, _pub(self._next_subject, body, reply=self._inbox + token), 1
+            )
+        except BaseException:
+            self._pull = None
+            raise
+        return pull
+
+    async def _wait(self, pull: _Pull, timeout_s: float) -> None:
+        """Wait until ``pull`` ends (its batch is full, or the server ended it), at most
+        ``timeout_s``; then it is given up (what it still brings is kept)."""
+        timer = asyncio.get_running_loop().call_later(timeout_s, pull.end)
+        try:
             await pull.done
         finally:
             timer.cancel()
-            self._pull = None
+            if self._pull is pull:
+                self._pull = None
         if pull.error is not None:
             raise pull.error
 

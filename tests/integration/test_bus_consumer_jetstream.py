@@ -158,3 +158,53 @@ async def test_acknowledging_to_a_deleted_consumer_is_a_clear_error(
     with pytest.raises(BrokerUnavailableError, match=r"'.*-recorder'.* deleted"):
         await asyncio.wait_for(consumer.ack(deliveries), 4)  # no need to wait for a reply
     await consumer.close()
+
+
+async def test_a_prefetching_consumer_gets_every_event_once_in_order(
+    jetstream_bus: JetStreamEventBus,
+) -> None:
+    receipts = await jetstream_bus.publish_many([make(n) for n in range(250)])
+    options = ConsumerOptions(prefetch=True)
+    consumer = await jetstream_bus.durable_consumer("engine", options=options)
+    first = await consumer.fetch(100, timeout_s=5)
+    assert len(first) == 100
+    batches = [first]
+    while sum(len(batch) for batch in batches) < len(receipts):
+        batches.append(await consumer.fetch(100, timeout_s=5))
+    assert [len(batch) for batch in batches] == [100, 100, 50]
+    delivered = [(d.sequence, d.attempt) for batch in batches for d in batch]
+    assert delivered == [(r.sequence, 1) for r in receipts]  # in order, each once
+    await consumer.ack([d for batch in batches for d in batch])
+    state = await consumer.state()  # the short last batch asked for no more
+    assert (state.delivered_through, state.ack_pending) == (receipts[-1].sequence, 0)
+    await consumer.close()
+
+
+@pytest.mark.parametrize("prefetch", [False, True])
+async def test_only_a_prefetching_replica_holds_a_batch_it_did_not_ask_for_yet(
+    jetstream_bus: JetStreamEventBus, prefetch: bool
+) -> None:
+    await jetstream_bus.publish_many([make(n) for n in range(250)])
+    options = ConsumerOptions(prefetch=prefetch)
+    first = await jetstream_bus.durable_consumer("engine", options=options)
+    second = await jetstream_bus.durable_consumer("engine", options=options)
+    assert len(await first.fetch(100, timeout_s=5)) == 100
+    left = len(await second.fetch(500, timeout_s=5))  # the first asked for more meanwhile:
+    assert left < 150 if prefetch else left == 150  # the server shares what is left out
+    await first.close()
+    await second.close()
+
+
+async def test_a_prefetch_that_brings_nothing_ends_and_the_next_fetch_waits_for_new_events(
+    jetstream_bus: JetStreamEventBus,
+) -> None:
+    await jetstream_bus.publish_many([make(n) for n in range(10)])
+    consumer = await jetstream_bus.durable_consumer(
+        "engine", options=ConsumerOptions(prefetch=True)
+    )
+    assert len(await consumer.fetch(10, timeout_s=5)) == 10  # full: a prefetch goes out
+    fetching = asyncio.create_task(consumer.fetch(10, timeout_s=30))
+    receipt = await jetstream_bus.publish(make(10))
+    later = await asyncio.wait_for(fetching, 10)
+    assert [d.sequence for d in later] == [receipt.sequence]
+    await consumer.close()
