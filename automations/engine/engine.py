@@ -152,6 +152,7 @@ class AutomationEngine:
         Safe to call twice."""
         self.stopping.set()
         self.wake.set()
+        self._acting.slot_free.set()  # a firings loop waiting for a slot sees it is stopping
         tasks, self._tasks = self._tasks, []
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -296,15 +297,7 @@ class AutomationEngine:
 
         async def step() -> None:
             if acting.free <= 0:
-                waits = [
-                    asyncio.ensure_future(acting.slot_free.wait()),
-                    asyncio.ensure_future(self.stopping.wait()),
-                ]
-                try:
-                    await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    for wait in waits:
-                        wait.cancel()
+                await acting.slot_free.wait()  # ``stop`` sets it too
                 return
             for delivery in await self._fetch(held.consumer, acting.free):
                 acting.start(held, delivery)

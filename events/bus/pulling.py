@@ -231,7 +231,8 @@ class PullInbox:
         try:
             last = _pub(replies[-1], body, reply=self._inbox + token)
             await send_frames(self._nc, frames + last, len(replies))
-            await asyncio.wait_for(waiter, timeout_s)
+            async with asyncio.timeout(timeout_s):
+                await waiter
         except TimeoutError:
             raise BrokerUnavailableError(
                 f"JetStream did not confirm {len(replies)} acknowledgements within {timeout_s:g} s"
