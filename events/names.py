@@ -26,6 +26,7 @@ __all__ = (
     "MAX_NAME_LENGTH",
     "EventName",
     "NameFilter",
+    "NameFilters",
     "compile_filter",
     "matches_any",
     "validate_event_name",
@@ -157,3 +158,24 @@ def compile_filter(pattern: str) -> NameFilter:
 def matches_any(filters: Iterable[NameFilter], name: str) -> bool:
     """Whether ``name`` matches at least one of ``filters``."""
     return any(f.matches(name) for f in filters)
+
+
+class NameFilters:
+    """Whether a name matches any of some filters, the answer kept per name: a consumer asks
+    for every message, and a stream holds few distinct names (at most ``limit`` are kept;
+    past that the answers start again)."""
+
+    __slots__ = ("_answers", "filters", "limit")
+
+    def __init__(self, filters: Iterable[NameFilter], *, limit: int = 4096) -> None:
+        self.filters = tuple(filters)
+        self.limit = limit
+        self._answers: dict[str, bool] = {}
+
+    def __call__(self, name: str) -> bool:
+        answer = self._answers.get(name)
+        if answer is None:
+            if len(self._answers) >= self.limit:
+                self._answers.clear()
+            answer = self._answers[name] = matches_any(self.filters, name)
+        return answer

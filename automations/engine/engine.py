@@ -36,7 +36,7 @@ from proctor.core.gc_tuning import tune_for_service
 from proctor.events.bus.base import EventBus
 from proctor.events.bus.consumer import Delivery, DurableConsumer
 from proctor.events.bus.holding import Holding
-from proctor.events.names import compile_filter
+from proctor.events.names import NameFilters, compile_filter
 from proctor.triggers.evaluation import TriggerEvaluator
 from proctor.triggers.state import (
     BufferedTriggerStateStore,
@@ -89,7 +89,7 @@ class AutomationEngine:
         self.services = services
         self.clock = clock
         self.options = options or EngineOptions()
-        self.reload_on = tuple(compile_filter(pattern) for pattern in reload_on)
+        self.reload_on = NameFilters(compile_filter(pattern) for pattern in reload_on)
         """Names of events that say the automations changed: met in the stream, they make the
         engine reload its automations before the events that follow them."""
         self.buffer = BufferedTriggerStateStore(trigger_state or InMemoryTriggerStateStore())

@@ -39,7 +39,6 @@ from proctor.automations.engine.reports import (
 from proctor.core.errors import EventError, ProctorError
 from proctor.events.bus.consumer import Delivery
 from proctor.events.model import Event, WireEvent
-from proctor.events.names import matches_any
 from proctor.triggers.firing import Firing, MissedSlots
 
 if TYPE_CHECKING:
@@ -76,7 +75,7 @@ class Evaluation:
             for position, delivery in enumerate(deliveries, start=1):
                 if position % _YIELD_EVERY == 0:
                     await asyncio.sleep(0)  # let acks and state writes progress
-                if engine.reload_on and matches_any(engine.reload_on, delivery.event_name):
+                if engine.reload_on(delivery.event_name):
                     await engine.reload_in_order()
                     continue
                 if not evaluator.concerns(delivery.event_name):

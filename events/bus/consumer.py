@@ -30,7 +30,7 @@ from proctor.core.errors import BusError, ConfigurationError
 from proctor.events.bus.pulling import ACK, IN_PROGRESS, NAK, PullInbox, stream_position
 from proctor.events.bus.retrying import with_retries
 from proctor.events.model import Event
-from proctor.events.names import NameFilter, matches_any
+from proctor.events.names import NameFilter, NameFilters, matches_any
 
 if TYPE_CHECKING:
     from proctor.events.bus.memory import InMemoryEventBus
@@ -124,6 +124,7 @@ class DurableConsumer(ABC):
         self.name = name
         self.filters = filters
         self.options = options
+        self._wanted = NameFilters(filters)
 
     async def fetch(self, max_messages: int = 500, *, timeout_s: float = 1.0) -> list[Delivery]:
         """Up to ``max_messages`` deliveries, as soon as there is at least one; ``[]`` when
@@ -137,7 +138,7 @@ class DurableConsumer(ABC):
             if remaining <= 0:
                 return []
             deliveries = await self._fetch(max_messages, remaining)
-            wanted = [d for d in deliveries if matches_any(self.filters, d.event_name)]
+            wanted = [d for d in deliveries if self._wanted(d.event_name)]
             if len(wanted) < len(deliveries):
                 kept = {id(d) for d in wanted}
                 await self.ack([d for d in deliveries if id(d) not in kept])

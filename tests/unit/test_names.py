@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from proctor.core.errors import EventError
-from proctor.events.names import NameFilter, validate_event_name
+from proctor.events.names import NameFilter, NameFilters, compile_filter, validate_event_name
 
 
 @pytest.mark.parametrize(
@@ -75,3 +75,30 @@ def test_filters_push_down_to_nats_subjects(pattern: str, subject: str, exact: b
 def test_bad_filters_are_rejected(pattern: str) -> None:
     with pytest.raises(EventError):
         NameFilter(pattern)
+
+
+# --- NameFilters: answers kept per name ---------------------------------------------------
+
+
+def filters(*patterns: str, limit: int = 4096) -> NameFilters:
+    return NameFilters((compile_filter(p) for p in patterns), limit=limit)
+
+
+def test_a_name_matches_when_any_filter_does() -> None:
+    wanted = filters("proctor.automation.*", "proctor.deployment.>", "webhook.git*")
+    assert wanted("proctor.automation.created")
+    assert wanted("proctor.deployment.paused.now")
+    assert wanted("webhook.github")
+    assert not wanted("proctor.automation.created.twice")
+    assert not wanted("webhook.stripe")
+    assert wanted("proctor.automation.created")  # asked again: the same answer
+
+
+def test_no_filters_match_nothing() -> None:
+    assert not filters()("any.name")
+
+
+def test_answers_past_the_limit_start_again_and_stay_right() -> None:
+    wanted = filters("shop.*", limit=3)
+    names = [f"shop.n{i}" for i in range(10)] + [f"other.n{i}" for i in range(10)]
+    assert [wanted(name) for name in names * 2] == [name.startswith("shop.") for name in names * 2]
