@@ -17,6 +17,7 @@ from proctor.events.labels import RelatedResource, Resource
 from proctor.events.names import EventName
 
 __all__ = (
+    "EMPTY_PAYLOAD_JSON",
     "MAX_EVENT_BYTES",
     "MAX_HOPS",
     "MAX_PAYLOAD_BYTES",
@@ -34,7 +35,9 @@ MAX_RELATED: Final = 128
 """Most related resources one event may carry."""
 MAX_HOPS: Final = 64
 """Most causation hops an event chain may take; automations stop far earlier (loop guard)."""
-_EMPTY_PAYLOAD: Final = b',"payload":{},"follows":'
+EMPTY_PAYLOAD_JSON: Final = b',"payload":{},"follows":'
+"""Where an event with an empty payload has it in its JSON: code that writes an event's bytes
+around a payload it serialised itself cuts the model's JSON here."""
 
 
 def utcnow() -> datetime:
@@ -204,7 +207,7 @@ class WireEvent(NamedTuple):
         bytes ``Event.to_wire()`` gives for that payload, without building it as objects.
         ``None`` when the payload or the event would be too large (build the model: it
         says why)."""
-        head, found, tail = envelope.model_dump_json().encode().rpartition(_EMPTY_PAYLOAD)
+        head, found, tail = envelope.model_dump_json().encode().rpartition(EMPTY_PAYLOAD_JSON)
         if not found or len(payload) > MAX_PAYLOAD_BYTES:
             return None
         data = b"".join((head, b',"payload":', payload, b',"follows":', tail))

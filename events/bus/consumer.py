@@ -30,7 +30,7 @@ from proctor.core.errors import BusError, ConfigurationError
 from proctor.events.bus.pulling import ACK, IN_PROGRESS, NAK, PullInbox, stream_position
 from proctor.events.bus.retrying import with_retries
 from proctor.events.model import Event
-from proctor.events.names import NameFilter, NameFilters, matches_any
+from proctor.events.names import NameFilter, NameFilters
 
 if TYPE_CHECKING:
     from proctor.events.bus.memory import InMemoryEventBus
@@ -346,7 +346,7 @@ class InMemoryDurableConsumer(DurableConsumer):
             and len(state.unacked) < self.options.max_ack_pending
         ):
             state.next_index += 1
-            if matches_any(self.filters, events[state.next_index - 1].event):
+            if self._wanted(events[state.next_index - 1].event):
                 taken.append(self._deliver(state.next_index, 1, now))
         return taken
 
@@ -401,9 +401,7 @@ class InMemoryDurableConsumer(DurableConsumer):
         state = self._state
         self._expire(self._clock())
         floor = min(state.unacked) - 1 if state.unacked else state.next_index
-        pending = sum(
-            1 for e in self._bus.events[state.next_index :] if matches_any(self.filters, e.event)
-        )
+        pending = sum(1 for e in self._bus.events[state.next_index :] if self._wanted(e.event))
         return ConsumerState(
             name=self.name,
             delivered_through=state.next_index,

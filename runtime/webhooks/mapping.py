@@ -37,7 +37,13 @@ from pydantic_core import from_json, to_json
 from proctor.core.errors import EventError, EventTooLargeError, TemplateError
 from proctor.events.ids import uuid7
 from proctor.events.labels import ID_LABEL, MAX_LABEL_VALUE_LENGTH, NAME_LABEL, ROLE_LABEL
-from proctor.events.model import MAX_EVENT_BYTES, MAX_PAYLOAD_BYTES, Event, WireEvent
+from proctor.events.model import (
+    EMPTY_PAYLOAD_JSON,
+    MAX_EVENT_BYTES,
+    MAX_PAYLOAD_BYTES,
+    Event,
+    WireEvent,
+)
 from proctor.runtime.webhooks.model import Webhook
 from proctor.runtime.webhooks.reasons import RejectReason, reject
 
@@ -54,7 +60,6 @@ __all__ = (
 DELIVERY_ID_LABEL: Final = "proctor.webhook.delivery-id"
 _CREDENTIAL_HEADERS: Final = frozenset({"authorization", "cookie", "proxy-authorization"})
 _MAX_FORM_FIELDS: Final = 1000
-_EMPTY_PAYLOAD: Final = b',"payload":{},"follows":'
 _TEMPLATE_ID: Final = UUID(int=0)
 _TEMPLATE_TIME: Final = datetime(2000, 1, 1, tzinfo=UTC)
 
@@ -236,7 +241,7 @@ def _envelope(event_name: str, slug: str, with_delivery_id: bool) -> _Envelope:
     model = Event.build(event_name, resource, occurred=_TEMPLATE_TIME, id=_TEMPLATE_ID)
     data = model.model_dump_json().encode()
     start = data.index(b',"event":')  # after ``{"id":"<id>","occurred":"<time>"``
-    before_payload, _, tail = data[start:].partition(_EMPTY_PAYLOAD)
+    before_payload, _, tail = data[start:].partition(EMPTY_PAYLOAD_JSON)
     if not with_delivery_id:
         return _Envelope(before_payload, b"", b',"follows":' + tail)
     label = to_json(DELIVERY_ID_LABEL) + b":"
