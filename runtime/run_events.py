@@ -40,6 +40,7 @@ __all__ = (
     "StateType",
     "TaskRunSnapshot",
     "flow_run_resource_id",
+    "is_run_state_name",
     "parse_state_change",
     "related_from",
     "related_inputs",
@@ -51,6 +52,8 @@ __all__ = (
 
 FLOW_RUN_PREFIX = "proctor.flow-run"
 TASK_RUN_PREFIX = "proctor.task-run"
+_FLOW_RUN_DOT = FLOW_RUN_PREFIX + "."
+_TASK_RUN_DOT = TASK_RUN_PREFIX + "."
 STATE_TYPE_LABEL = "proctor.state-type"
 STATE_NAME_LABEL = "proctor.state-name"
 RUN_COUNT_LABEL = "proctor.run-count"
@@ -280,16 +283,21 @@ def state_change_event(
     )
 
 
+def is_run_state_name(name: str) -> bool:
+    """Whether ``name`` is the name of a flow or task run's state event."""
+    return name.startswith((_FLOW_RUN_DOT, _TASK_RUN_DOT))
+
+
 def parse_state_change(event: Event) -> StateChange | None:
     """The state change an event carries; ``None`` if it is not a run state event.
 
     Raises ``ValueError`` for an event that claims to be one but whose payload is malformed
     (the recorder dead-letters those).
     """
-    if event.event.startswith(FLOW_RUN_PREFIX + "."):
+    if event.event.startswith(_FLOW_RUN_DOT):
         kind: Literal["flow-run", "task-run"] = "flow-run"
         run_model: type[FlowRunSnapshot] | type[TaskRunSnapshot] = FlowRunSnapshot
-    elif event.event.startswith(TASK_RUN_PREFIX + "."):
+    elif event.event.startswith(_TASK_RUN_DOT):
         kind, run_model = "task-run", TaskRunSnapshot
     else:
         return None

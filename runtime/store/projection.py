@@ -14,7 +14,8 @@ from datetime import datetime
 from typing import Any, Final
 from uuid import UUID
 
-from pydantic import ValidationError, field_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator
+from typing_extensions import TypedDict
 
 from proctor.core.errors import EventError
 from proctor.events.model import MAX_PAYLOAD_BYTES, Event
@@ -22,6 +23,7 @@ from proctor.runtime.run_events import (
     FlowRunSnapshot,
     StateChange,
     TaskRunSnapshot,
+    is_run_state_name,
     parse_state_change,
 )
 from proctor.runtime.store.records import RunLogRecord
@@ -66,15 +68,31 @@ class _SmallEvent(Event):
         return value
 
 
-def decode(data: bytes) -> Event:
+class _UnreadObject(TypedDict, total=False):
+    """A JSON object, checked to be one; its members are not made into Python objects."""
+
+    __pydantic_config__ = ConfigDict(extra="ignore")  # type: ignore[misc]
+
+
+class _IndexedEvent(_SmallEvent):
+    """A small event the recorder only indexes: its payload is checked to be a JSON object
+    and left unread (the index keeps the message's bytes), a third of the decoding cost of a
+    7 KB webhook event."""
+
+    payload: _UnreadObject = Field(default_factory=_UnreadObject)  # type: ignore[assignment]
+
+
+def decode(data: bytes, *, payload: bool = True) -> Event:
     """``Event.from_wire(data)``, the same event or the same ``EventError``, with less work
-    for a message too small for its payload to be too large."""
+    for a message too small for its payload to be too large. ``payload=False``: the same
+    checks, but the event's payload comes back empty."""
     if len(data) <= _SIZE_SURELY_WITHIN:
         try:
-            return _SmallEvent.model_validate_json(data)
+            return (_SmallEvent if payload else _IndexedEvent).model_validate_json(data)
         except ValidationError:
             pass  # from_wire names the problem
-    return Event.from_wire(data)
+    event = Event.from_wire(data)
+    return event if payload else event.model_copy(update={"payload": {}})
 
 
 def dead_letter_id(data: bytes) -> UUID:
@@ -176,8 +194,11 @@ class Projection:
     def add(self, sequence: int, event_name: str, data: bytes) -> None:
         """Project one message; a poison message becomes a dead letter instead."""
         self.messages += 1
+        run_state = is_run_state_name(event_name)  # only a run's state has its payload read
         try:
-            event = decode(data)
+            event = decode(data, payload=run_state)
+            if not run_state and is_run_state_name(event.event):  # not the subject's name
+                event = decode(data)
         except EventError as error:
             self.dead_letter(sequence, event_name, data, UNDECODABLE, str(error))
             return

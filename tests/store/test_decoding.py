@@ -1,5 +1,5 @@
 """The recorder's decoding: ``decode`` is ``Event.from_wire``, its event or its error, whatever
-the message's size."""
+the message's size; without the payload, the same checks and the event with an empty one."""
 
 from __future__ import annotations
 
@@ -39,18 +39,35 @@ def test_decode_gives_the_event_from_wire_gives(payload: dict[str, Any]) -> None
 
 
 @pytest.mark.parametrize(
+    "payload",
+    [{}, {"order": {"id": 7, "total": 9.5}, "tags": ["a", "é"]}, {"x": "y" * 100_000}],
+)
+def test_decode_without_the_payload_gives_the_same_event_with_an_empty_payload(
+    payload: dict[str, Any],
+) -> None:
+    data = _message(payload)
+    expected = Event.from_wire(data).model_dump() | {"payload": {}}
+    assert decode(data, payload=False).model_dump() == expected
+
+
+@pytest.mark.parametrize(
     "data",
     [
         b"not json",
         _message([1, 2]),
+        _raw(b'"an object"'),
+        _raw(b'{"unfinished": [1, 2}'),
         _message({"x": "y" * MAX_PAYLOAD_BYTES}),
         _raw(_GROWING),
         _ENVELOPE.to_wire().replace(b'"shop.order"', b'"shop..order"'),
     ],
 )
-def test_decode_refuses_what_from_wire_refuses_with_the_same_error(data: bytes) -> None:
+@pytest.mark.parametrize("payload", [True, False])
+def test_decode_refuses_what_from_wire_refuses_with_the_same_error(
+    data: bytes, payload: bool
+) -> None:
     with pytest.raises(EventError) as expected:
         Event.from_wire(data)
     with pytest.raises(EventError) as refused:
-        decode(data)
+        decode(data, payload=payload)
     assert str(refused.value) == str(expected.value)

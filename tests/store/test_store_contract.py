@@ -436,6 +436,25 @@ async def test_poison_messages_become_dead_letters_once(store: Store) -> None:
     assert one == letters[0]
 
 
+async def test_indexed_events_keep_their_payload_and_a_state_is_projected_whatever_its_subject(
+    store: Store,
+) -> None:
+    """The recorder reads a payload only for a run's state, chosen by the subject's name: an
+    event on a subject that names something else is still projected by its own name."""
+    run = flow_run()
+    started = lifecycle_events(run, T0)[0]
+    order = Event.build(
+        "shop.order", {"proctor.resource.id": "order.1"}, payload={"lines": [{"sku": "a"}]}
+    )
+    projection = Projection(consumer="recorder", now=NOW)
+    projection.add(1, order.event, order.to_wire())
+    projection.add(2, "shop.mislabelled", started.to_wire())
+    await store.record(projection)
+    assert await store.events.get(order.id) == order
+    assert await store.events.get(started.id) == started
+    assert await store.runs.flow_run(run.id) is not None
+
+
 async def test_a_row_the_database_cannot_take_is_refused_as_a_statement_error(
     store: Store,
 ) -> None:
