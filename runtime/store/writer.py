@@ -5,15 +5,20 @@ replaced only by a state later than the one it holds (by state timestamp, then s
 states arriving out of order, or a whole replay, leave the current state right.
 
 Each batch insert is compiled once per database and its rows are turned into driver values by
-the columns' own bind processors, then sent as one ``executemany``: SQLAlchemy's per-row
-parameter handling cost more than SQLite's insert itself (a value a processor refuses is a
-``StatementError``, as it would be from ``execute``).
+the columns' own bind processors: SQLAlchemy's per-row parameter handling cost more than
+SQLite's insert itself (a value a processor refuses is a ``StatementError``, as it would be
+from ``execute``). PostgreSQL takes them as one ``executemany``. SQLite takes them as
+statements of up to ``_SQLITE_ROWS`` rows each (``VALUES (...), (...), ...``): its driver lets
+go of the interpreter lock for every statement it steps, and the API's event loop then paid a
+lock hand-over per row written (a third of the webhook server's capacity went to those).
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import operator
+import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +44,11 @@ from proctor.runtime.store.tables import (
 )
 
 __all__ = ("insert_ignoring_duplicates", "write_projection")
+
+_SQLITE_ROWS = 500
+"""Most rows per SQLite insert statement (fewer when its parameters would pass the limit)."""
+_SQLITE_MAX_PARAMETERS = 32_766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
+"""SQLite's default limit on a statement's parameters (``SQLITE_MAX_VARIABLE_NUMBER``)."""
 
 
 def _insert(dialect: Dialect, table: Table) -> Any:
@@ -77,12 +87,14 @@ def _replacing_older_states(dialect: Dialect, table: Table) -> Any:
 @dataclass(frozen=True, slots=True)
 class _Prepared:
     """A batch insert compiled for one database: its SQL, how to take a row's values in the
-    order of its positional parameters, and the conversions to driver values by position
-    (most columns need none)."""
+    order of its positional parameters, the conversions to driver values by position (most
+    columns need none), and how many rows one statement inserts (1: ``executemany``)."""
 
     sql: str
     values: Callable[[dict[str, Any]], tuple[Any, ...]]
     conversions: tuple[tuple[int, Callable[[Any], Any]], ...]
+    rows_per_statement: int = 1
+    row_placeholders: str = ""
 
     def parameters(self, rows: Iterable[dict[str, Any]]) -> list[tuple[Any, ...]]:
         """``rows`` as driver values; ``StatementError`` if a column refuses a value."""
@@ -99,6 +111,11 @@ class _Prepared:
             parameters.append(tuple(converted))
         return parameters
 
+    def inserting(self, rows: int) -> str:
+        """The statement that inserts ``rows`` rows at once (``rows_per_statement`` at most)."""
+        placeholders = ", ".join(itertools.repeat(self.row_placeholders, rows))
+        return self.sql.replace(self.row_placeholders, placeholders, 1)
+
 
 @functools.lru_cache(maxsize=64)
 def _prepare(dialect: Dialect, table: Table, build: Callable[[Dialect, Table], Any]) -> _Prepared:
@@ -108,7 +125,14 @@ def _prepare(dialect: Dialect, table: Table, build: Callable[[Dialect, Table], A
         raise AssertionError(f"{dialect.name}: a batch insert takes positional column values")
     processors = [table.c[key].type.dialect_impl(dialect).bind_processor(dialect) for key in keys]
     conversions = tuple((i, p) for i, p in enumerate(processors) if p is not None)
-    return _Prepared(compiled.string, _taking(keys), conversions)
+    prepared = _Prepared(compiled.string, _taking(keys), conversions)
+    if dialect.name != "sqlite":
+        return prepared
+    row = "(" + ", ".join(itertools.repeat("?", len(keys))) + ")"
+    if compiled.string.count(row) != 1 or compiled.string.count("?") != len(keys):
+        raise AssertionError(f"sqlite: expected one row of parameters in {compiled.string}")
+    rows = max(1, min(_SQLITE_ROWS, _SQLITE_MAX_PARAMETERS // len(keys)))
+    return _Prepared(compiled.string, _taking(keys), conversions, rows, row)
 
 
 def _taking(keys: tuple[str, ...]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
@@ -125,11 +149,18 @@ async def _execute_many(
     build: Callable[[Dialect, Table], Any],
     rows: dict[Any, dict[str, Any]],
 ) -> None:
-    if rows:
-        prepared = _prepare(connection.dialect, table, build)
-        await connection.exec_driver_sql(
-            prepared.sql, prepared.parameters(_ordered(connection, rows))
-        )
+    if not rows:
+        return
+    prepared = _prepare(connection.dialect, table, build)
+    parameters = prepared.parameters(_ordered(connection, rows))
+    if prepared.rows_per_statement == 1:
+        await connection.exec_driver_sql(prepared.sql, parameters)
+        return
+    step = prepared.rows_per_statement
+    for start in range(0, len(parameters), step):
+        chunk = parameters[start : start + step]
+        flat = tuple(itertools.chain.from_iterable(chunk))
+        await connection.exec_driver_sql(prepared.inserting(len(chunk)), flat)
 
 
 async def insert_ignoring_duplicates(
