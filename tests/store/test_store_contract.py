@@ -223,6 +223,27 @@ async def test_recording_the_same_events_again_changes_no_row(store: Store) -> N
     assert await _snapshot(store, flow) == before
 
 
+async def test_a_batch_of_more_rows_than_one_statement_takes_is_written_whole(
+    store: Store,
+) -> None:
+    """SQLite writes a batch as statements of several hundred rows each: no row is lost or
+    written twice where one statement ends and the next begins."""
+    flow = FlowWithTasks(tasks=700)
+    events = flow.events()
+    await record(store, events)
+    assert await store.runs.count_task_runs() == 700
+    graph = await store.runs.task_graph(flow.flow_run.id)
+    assert len(graph.nodes) == 700
+    assert len(graph.edges) == 699 + 698  # each task's input, and all but two wait on task 0
+    ids: list[uuid.UUID] = []
+    page = await store.events.query(EventFilter(order="asc"), limit=1000)
+    ids += [e.id for e in page.items]
+    while page.next_page is not None:
+        page = await store.events.query(EventFilter(order="asc"), page_token=page.next_page)
+        ids += [e.id for e in page.items]
+    assert sorted(ids) == sorted(e.id for e in events)
+
+
 async def _snapshot(store: Store, flow: FlowWithTasks) -> object:
     tasks = await store.runs.task_runs(TaskRunFilter(flow_run_ids=[flow.flow_run.id]), limit=1000)
     return (
