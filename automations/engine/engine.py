@@ -181,11 +181,12 @@ class AutomationEngine:
 
     async def sync(self) -> None:
         """Load the source's automations: add new and changed ones, drop removed ones (and
-        their state). Paused ones stay known (for firings in flight) but never fire."""
-        async with self._sync_lock:
-            wanted = await self._wanted()
-            async with self._evaluation.lock:
-                await self._apply(wanted)
+        their state). Paused ones stay known (for firings in flight) but never fire.
+
+        The set is read and applied under the evaluation lock: read before a reload in order
+        and applied after it, it would unload what that reload had just loaded."""
+        async with self._sync_lock, self._evaluation.lock:
+            await self._apply(await self._wanted())
         await self.checkpoint()
         self.wake.set()
 

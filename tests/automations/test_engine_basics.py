@@ -3,8 +3,12 @@ with their idempotency keys, and every step is reported as an event."""
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
+
 from proctor.automations import Automation, RunDeployment
-from proctor.automations.engine import ACTION_EXECUTED, TRIGGERED
+from proctor.automations.engine import ACTION_EXECUTED, TRIGGERED, LoadedAutomation
 from proctor.events.labels import ID_LABEL
 from proctor.events.model import Event
 from proctor.triggers import on_event
@@ -67,3 +71,42 @@ async def test_an_automation_applied_just_before_an_event_sees_it(harness: Harne
     await harness.bus.publish(Event.build("github.push", {ID_LABEL: "repo.1"}))
     await harness.report(TRIGGERED)
     await harness.report(ACTION_EXECUTED)
+
+
+async def test_a_resync_that_read_the_automations_earlier_does_not_unload_a_newer_one(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server resynchronises on change notices as well as in stream order. A resync that
+    read the automations before one was added, and applied what it read after the in-order
+    reload had loaded it, unloaded it again: its events were lost until the next resync."""
+    harness.runs.add_deployment("etl", "nightly")
+    engine = await harness.engine(reload_on=("proctor.automation.created",))
+    read, release = asyncio.Event(), asyncio.Event()
+    load_all = harness.automations.load_all
+
+    async def read_then_wait() -> list[LoadedAutomation]:
+        found = await load_all()  # what the store held when the resync read it
+        monkeypatch.setattr(harness.automations, "load_all", load_all)
+        read.set()
+        await release.wait()
+        return found
+
+    monkeypatch.setattr(harness.automations, "load_all", read_then_wait)
+    resync = asyncio.create_task(engine.sync())
+    await read.wait()
+    harness.automations.put(
+        Automation(
+            name="new",
+            trigger=on_event("github.push"),
+            actions=[RunDeployment(deployment="etl/nightly")],
+        )
+    )
+    created = Event.build("proctor.automation.created", {ID_LABEL: "proctor.automation.new"})
+    receipt = await harness.bus.publish(created)
+    if not engine._evaluation.lock.locked():  # the resync lets the in-order reload run first
+        await engine.wait_evaluated(receipt.sequence)
+    release.set()
+    await resync
+    await engine.wait_evaluated(receipt.sequence)
+    await harness.bus.publish(Event.build("github.push", {ID_LABEL: "repo.1"}))
+    await harness.report(TRIGGERED)
