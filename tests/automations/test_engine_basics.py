@@ -9,6 +9,7 @@ import pytest
 
 from proctor.automations import Automation, RunDeployment
 from proctor.automations.engine import ACTION_EXECUTED, TRIGGERED, LoadedAutomation
+from proctor.events.bus import PublishReceipt
 from proctor.events.labels import ID_LABEL
 from proctor.events.model import Event
 from proctor.triggers import on_event
@@ -56,9 +57,8 @@ async def test_an_event_runs_a_deployment_with_templated_native_parameters(
     assert str(deployment.id) != request.deployment
 
 
-async def test_an_automation_applied_just_before_an_event_sees_it(harness: Harness) -> None:
-    harness.runs.add_deployment("etl", "nightly")
-    await harness.engine(reload_on=("proctor.automation.created",))
+async def _create_automation(harness: Harness) -> PublishReceipt:
+    """Store an automation on ``github.push`` and publish what the API then publishes."""
     harness.automations.put(
         Automation(
             name="new",
@@ -67,7 +67,13 @@ async def test_an_automation_applied_just_before_an_event_sees_it(harness: Harne
         )
     )
     created = Event.build("proctor.automation.created", {ID_LABEL: "proctor.automation.new"})
-    await harness.bus.publish(created)  # what the API publishes once the automation is stored
+    return await harness.bus.publish(created)
+
+
+async def test_an_automation_applied_just_before_an_event_sees_it(harness: Harness) -> None:
+    harness.runs.add_deployment("etl", "nightly")
+    await harness.engine(reload_on=("proctor.automation.created",))
+    await _create_automation(harness)
     await harness.bus.publish(Event.build("github.push", {ID_LABEL: "repo.1"}))
     await harness.report(TRIGGERED)
     await harness.report(ACTION_EXECUTED)
@@ -94,15 +100,7 @@ async def test_a_resync_that_read_the_automations_earlier_does_not_unload_a_newe
     monkeypatch.setattr(harness.automations, "load_all", read_then_wait)
     resync = asyncio.create_task(engine.sync())
     await read.wait()
-    harness.automations.put(
-        Automation(
-            name="new",
-            trigger=on_event("github.push"),
-            actions=[RunDeployment(deployment="etl/nightly")],
-        )
-    )
-    created = Event.build("proctor.automation.created", {ID_LABEL: "proctor.automation.new"})
-    receipt = await harness.bus.publish(created)
+    receipt = await _create_automation(harness)
     if not engine._evaluation.lock.locked():  # the resync lets the in-order reload run first
         await engine.wait_evaluated(receipt.sequence)
     release.set()
