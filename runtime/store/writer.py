@@ -125,9 +125,8 @@ def _prepare(dialect: Dialect, table: Table, build: Callable[[Dialect, Table], A
         raise AssertionError(f"{dialect.name}: a batch insert takes positional column values")
     processors = [table.c[key].type.dialect_impl(dialect).bind_processor(dialect) for key in keys]
     conversions = tuple((i, p) for i, p in enumerate(processors) if p is not None)
-    prepared = _Prepared(compiled.string, _taking(keys), conversions)
     if dialect.name != "sqlite":
-        return prepared
+        return _Prepared(compiled.string, _taking(keys), conversions)
     row = "(" + ", ".join(itertools.repeat("?", len(keys))) + ")"
     if compiled.string.count(row) != 1 or compiled.string.count("?") != len(keys):
         raise AssertionError(f"sqlite: expected one row of parameters in {compiled.string}")
