@@ -20,10 +20,10 @@ drain that cannot take more, because ``_MAX_IN_FLIGHT`` batches are unacknowledg
 the adder one such wait, not one per item). The broker then stores events while the flow runs.
 
 A batch the broker did not acknowledge in time (``BrokerUnavailableError``) is put back in
-front and sent again with the same ids, so JetStream stores it once (a later batch that was
-acknowledged meanwhile then precedes it in the stream; readers order a run's events by
-``follows``). Only a refusal that a retry cannot fix (a closed bus) drops a batch, and that
-is logged as an error.
+front and sent again with the same ids, so JetStream stores it once, together with the
+batches sent after it (a later one acknowledged meanwhile then precedes it in the stream;
+readers order a run's events by ``follows``). Only a refusal that a retry cannot fix (a
+closed bus) drops a batch, and that is logged as an error.
 """
 
 from __future__ import annotations
@@ -185,7 +185,7 @@ class Outbox(Generic[T]):
                 self._took()
             await self._next_turn(in_flight[0][0], hurry, more=len(in_flight) < _MAX_IN_FLIGHT)
             if self._settle_finished(in_flight):
-                await asyncio.sleep(_RETRY_PAUSE_S)
+                await self._send_again(in_flight)
 
     def _took(self) -> None:
         """The drain has taken what was pending (called holding the lock)."""
@@ -207,11 +207,10 @@ class Outbox(Generic[T]):
             hurried.cancel()
 
     def _settle_finished(self, in_flight: deque[tuple[asyncio.Future[Any], list[T]]]) -> bool:
-        """Settle the finished batches at the front, in order; put those the broker did not
-        acknowledge back in front of what is pending. True if any was put back."""
-        again: list[T] = []
+        """Settle the finished batches at the front, in order. True if the oldest one was
+        not acknowledged (it stays in front, to be sent again)."""
         while in_flight and in_flight[0][0].done():
-            publishing, batch = in_flight.popleft()
+            publishing, batch = in_flight[0]
             error: BaseException | None = (
                 asyncio.CancelledError("publishing was cancelled")
                 if publishing.cancelled()
@@ -220,13 +219,21 @@ class Outbox(Generic[T]):
             if isinstance(error, BrokerUnavailableError):
                 log.warning("%d %s not acknowledged yet, sending again: %s",
                             len(batch), self._what, error)  # fmt: skip
-                again += batch
-            else:
-                self._settle(len(batch), error)
-        if again:
-            with self._lock:
-                self._pending[:0] = again
-        return bool(again)
+                return True
+            in_flight.popleft()
+            self._settle(len(batch), error)
+        return False
+
+    async def _send_again(self, in_flight: deque[tuple[asyncio.Future[Any], list[T]]]) -> None:
+        """Put the unacknowledged oldest batch back in front of what is pending, with every
+        batch sent after it, acknowledged or not (JetStream stores an id once): settled by
+        count, none may be settled before it."""
+        await asyncio.wait([publishing for publishing, _ in in_flight])
+        again = [item for _, batch in in_flight for item in batch]
+        in_flight.clear()
+        with self._lock:
+            self._pending[:0] = again
+        await asyncio.sleep(_RETRY_PAUSE_S)
 
     def _settle(self, count: int, error: BaseException | None) -> None:
         if error is not None:

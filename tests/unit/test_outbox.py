@@ -24,25 +24,28 @@ WAIT_S = 10.0  # backstop for every wait on a signal
 
 
 class FakeBroker:
-    """Records each batch it is given; can hold batches unacknowledged, or refuse them."""
+    """Records each batch it is given; holds batches unacknowledged, or refuses them, as
+    told per call (``plan``) or for all (``holding``)."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.batches: list[list[int]] = []
         self.stored: list[int] = []
-        self.refusals: list[BaseException] = []
         self.holding = False
-        self._release = asyncio.Event()
+        self.plan: dict[int, tuple[bool, BaseException | None]] = {}  # call: (held, refusal)
+        self._gates: dict[int, asyncio.Event] = {}
         self._calls = threading.Condition()
 
     async def publish(self, batch: list[int]) -> None:
         with self._calls:
+            call = len(self.batches)
             self.batches.append(list(batch))
             self._calls.notify_all()
-        if self.refusals:
-            raise self.refusals.pop(0)
-        if self.holding:
-            await self._release.wait()
+        held, refusal = self.plan.get(call, (self.holding, None))
+        if held:
+            await self._gates.setdefault(call, asyncio.Event()).wait()
+        if refusal is not None:
+            raise refusal
         self.stored += batch
 
     def wait_for_batches(self, count: int) -> None:
@@ -51,8 +54,16 @@ class FakeBroker:
                 f"{len(self.batches)} batches published, expected {count}"
             )
 
-    def release(self) -> None:
-        self.loop.call_soon_threadsafe(self._release.set)
+    def release(self, call: int | None = None) -> None:
+        """Let call ``call`` answer; with none, every call held so far, and hold no more."""
+
+        def open_gates() -> None:
+            if call is None:
+                self.holding = False
+            for number in range(len(self.batches)) if call is None else [call]:
+                self._gates.setdefault(number, asyncio.Event()).set()
+
+        self.loop.call_soon_threadsafe(open_gates)
 
 
 @pytest.fixture
@@ -114,7 +125,7 @@ def test_a_batch_the_broker_did_not_acknowledge_is_sent_again_before_later_items
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     monkeypatch.setattr(publishing, "_RETRY_PAUSE_S", 0.0)
-    broker.refusals.append(BrokerUnavailableError("no acknowledgement within 30 s"))
+    broker.plan[0] = (False, BrokerUnavailableError("no acknowledgement within 30 s"))
     outbox = _outbox(bus_loop, broker)
     for item in range(10):
         outbox.add(item)
@@ -128,10 +139,32 @@ def test_a_batch_the_broker_did_not_acknowledge_is_sent_again_before_later_items
     assert "10 test items not acknowledged yet, sending again" in caplog.text
 
 
+def test_a_batch_acknowledged_after_one_that_was_not_is_not_settled_before_it(
+    bus_loop: LoopThread, broker: FakeBroker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(publishing, "_RETRY_PAUSE_S", 0.0)
+    broker.plan[0] = (True, BrokerUnavailableError("no acknowledgement within 30 s"))
+    broker.plan[2] = (True, None)  # the resend
+    outbox = _outbox(bus_loop, broker)
+    outbox.add(1)
+    broker.wait_for_batches(1)
+    first = outbox.settled(outbox.ticket())
+    outbox.add(2)
+    second = outbox.settled(outbox.ticket())
+    broker.wait_for_batches(2)  # [2] acknowledged while [1] is not
+    broker.release(0)  # [1] is refused: sent again, with [2] behind it
+    broker.wait_for_batches(3)
+    assert broker.batches[2] == [1, 2]
+    assert not first.done()  # settled by count: [2]'s ack must not stand for [1]
+    broker.release(2)
+    second.result(WAIT_S)
+    assert first.done()
+
+
 def test_a_batch_refused_for_good_is_logged_and_the_rest_still_published(
     bus_loop: LoopThread, broker: FakeBroker, caplog: pytest.LogCaptureFixture
 ) -> None:
-    broker.refusals.append(BusError("the event bus connection is closed"))
+    broker.plan[0] = (False, BusError("the event bus connection is closed"))
     outbox = _outbox(bus_loop, broker)
     outbox.add(1)
     broker.wait_for_batches(1)
