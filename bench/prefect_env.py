@@ -64,17 +64,22 @@ def prefect_python(*, install: bool = True) -> PrefectEnv:
         return PrefectEnv(_python(), version)
 
 
+_EPHEMERAL_START_S = 120
+
+
 def prefect_environ(home: Path) -> dict[str, str]:
     """Environment for a Prefect process: a private PREFECT_HOME, no analytics, no API URL.
 
     Without ``PREFECT_API_URL`` Prefect starts its ephemeral local server, as a user's first
-    script would.
+    script would; it may take up to ``_EPHEMERAL_START_S`` to start (Prefect's default, 20 s,
+    is too short for a slow machine's first start: migrations run then).
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "PROCTOR_"))}
     env.pop("VIRTUAL_ENV", None)
     env["PREFECT_HOME"] = str(home)
     env["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
     env["DO_NOT_TRACK"] = "1"
+    env["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = str(_EPHEMERAL_START_S)
     return env
 
 
