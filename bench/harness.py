@@ -13,6 +13,7 @@ import platform
 import signal
 import statistics
 import subprocess
+import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -30,10 +31,12 @@ __all__ = (
     "Verdict",
     "at_least",
     "at_most",
+    "cache_bytecode",
     "embedded_nats",
     "machine",
     "median",
     "percentile",
+    "proctor_environ",
     "ratio_at_least",
     "ratio_info",
 )
@@ -187,6 +190,24 @@ def percentile(values: Sequence[float], q: float) -> float:
     ordered = sorted(values)
     rank = max(1, math.ceil(q / 100 * len(ordered)))
     return ordered[rank - 1]
+
+
+def proctor_environ(home: Path) -> dict[str, str]:
+    """This environment for a Proctor process: no ``PROCTOR_*`` settings but the home, and
+    bytecode written and read, as an installed package's is (pip compiles it at install time;
+    ``PYTHONDONTWRITEBYTECODE`` would have every start compile Proctor's modules again)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROCTOR_")}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PROCTOR_HOME"] = str(home)
+    return env
+
+
+def cache_bytecode(modules: str) -> None:
+    """Import ``modules`` (``"a, b.c"``) once in a process of its own, untimed, so that their
+    bytecode is cached before a timed start."""
+    with tempfile.TemporaryDirectory(prefix="proctor-bench-bytecode-") as folder:
+        env = proctor_environ(Path(folder))
+        subprocess.run([sys.executable, "-c", f"import {modules}"], env=env, check=True)
 
 
 @contextlib.contextmanager

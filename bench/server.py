@@ -29,7 +29,6 @@ import contextlib
 import json
 import os
 import subprocess
-import sys
 import sysconfig
 import tempfile
 import time
@@ -39,7 +38,17 @@ from typing import Any
 
 import httpx
 
-from bench.harness import Cell, Options, Result, Row, at_most, median, stop_process
+from bench.harness import (
+    Cell,
+    Options,
+    Result,
+    Row,
+    at_most,
+    cache_bytecode,
+    median,
+    proctor_environ,
+    stop_process,
+)
 from bench.prefect_env import prefect_environ, prefect_python
 from proctor import flow, task
 from proctor.events.emit import reset_default_publisher
@@ -192,27 +201,12 @@ async def _proctor_lag(api_url: str, tasks: int) -> tuple[float, float]:
     raise RuntimeError(f"the task runs were not all listed within {_TIMEOUT_S:.0f} s")
 
 
-def _proctor_environ(home: Path) -> dict[str, str]:
-    """This environment without ``PROCTOR_*`` settings but the home, bytecode written."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PROCTOR_")}
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    env["PROCTOR_HOME"] = str(home)
-    return env
-
-
-def _cache_bytecode() -> None:
-    """Import what ``proctor server start`` runs once, untimed, so its bytecode is cached."""
-    with tempfile.TemporaryDirectory(prefix="proctor-bench-server-") as folder:
-        code = "import proctor.cli.main, proctor.runtime.server"
-        subprocess.run([sys.executable, "-c", code], env=_proctor_environ(Path(folder)), check=True)
-
-
 def _proctor_once(tasks: int) -> dict[str, float]:
     proctor = str(Path(sysconfig.get_path("scripts")) / "proctor")
     with tempfile.TemporaryDirectory(prefix="proctor-bench-server-") as folder:
         home, port = Path(folder) / "home", free_port()
         home.mkdir()
-        env = _proctor_environ(home)
+        env = proctor_environ(home)
         command = [proctor, "server", "start", "--port", str(port)]
         ready_load = os.getloadavg()[0]
         started = time.perf_counter()
@@ -301,7 +295,7 @@ def _prefect(options: Options, tasks: int) -> tuple[dict[str, Any] | None, str]:
 
 def run(options: Options) -> Result:
     tasks = options.size(1000, 100)
-    _cache_bytecode()
+    cache_bytecode("proctor.cli.main, proctor.runtime.server")
     runs = [_proctor_once(tasks) for _ in range(options.runs)]
     prefect, reason = _prefect(options, tasks)
 
