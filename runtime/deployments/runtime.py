@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from dataclasses import dataclass
+from uuid import UUID
 
 from proctor.core.errors import BrokerUnavailableError
 from proctor.events.bus.base import EventBus
@@ -12,10 +13,12 @@ from proctor.events.bus.jetstream import JetStreamEventBus
 from proctor.runtime.deployments.pools import WorkPoolService
 from proctor.runtime.deployments.service import DeploymentService
 from proctor.runtime.orchestration import RunMonitor, RunPlane, RuntimeOptions
+from proctor.runtime.orchestration.monitor import RecordedState
+from proctor.runtime.run_events import StateSnapshot
 from proctor.runtime.services import ServiceContext
 from proctor.runtime.store import Store
 
-__all__ = ("LazyRuntime", "Runtime", "RuntimeService", "runtime_service")
+__all__ = ("LazyRuntime", "Runtime", "RuntimeService", "recorded_state", "runtime_service")
 
 
 @dataclass
@@ -66,6 +69,17 @@ class LazyRuntime:
         return self._runtime
 
 
+def recorded_state(store: Store) -> RecordedState:
+    """A flow run's latest state as the recorder stored it (what the monitor checks a run's
+    entry against before marking it Crashed)."""
+
+    async def latest(run_id: UUID) -> StateSnapshot | None:
+        run = await store.runs.flow_run(run_id)
+        return StateSnapshot.model_validate(run.state.model_dump()) if run is not None else None
+
+    return latest
+
+
 class RuntimeService:
     """Declares the runtime's stream and buckets, mirrors the pools to KV, and runs the crash
     and lateness monitor (one per server; several replicas mark each run once)."""
@@ -81,7 +95,8 @@ class RuntimeService:
         self.runtime: Runtime | None = None
 
     async def start(self) -> None:
-        monitor = RunMonitor(await RunPlane.open(self.bus, self.options))
+        plane = await RunPlane.open(self.bus, self.options)
+        monitor = RunMonitor(plane, recorded_state=recorded_state(self.store))
         self.runtime = await Runtime.open(self.bus, self.store, monitor=monitor)
         await self.runtime.pools.sync()
         await monitor.start()

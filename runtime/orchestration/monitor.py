@@ -14,6 +14,13 @@ loaded broker: a beat it missed proves the worker alive), and it restarts its wa
 
 Each mark is a compare-and-set on the run's entry: several monitors (server replicas) mark a
 run once, and a worker that claims a run at the same moment either wins or sees it Late.
+
+A worker records the states its runs enter in their entries, after the run has published
+them: a worker that dies in between leaves its entry behind the run's events. So before
+marking a run Crashed the monitor asks ``recorded_state`` (the server: the store) for the
+run's latest recorded state. A later one was entered by the engine (whose events carry their
+state's id): the Crashed event follows it, and a run already ended (Completed, Failed...)
+keeps its end, with no Crashed event after it.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -35,13 +42,17 @@ from proctor.runtime.engine.states import Cancelled, Crashed, Late
 from proctor.runtime.orchestration.announce import announce
 from proctor.runtime.orchestration.model import EntryStatus, RunEntry, WorkerBeat
 from proctor.runtime.orchestration.plane import RunPlane
+from proctor.runtime.run_events import StateSnapshot
 
-__all__ = ("RESYNC_S", "RunMonitor", "WorkerStatus")
+__all__ = ("RESYNC_S", "RecordedState", "RunMonitor", "WorkerStatus")
 
 log = logging.getLogger(__name__)
 
 RESYNC_S = 60.0
 """The monitor restarts its KV watches this often (a push feed can stall on a loaded broker)."""
+
+RecordedState = Callable[[UUID], Awaitable[StateSnapshot | None]]
+"""A run's latest recorded state (``None``: none recorded, or the run is unknown)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,9 +69,16 @@ class WorkerStatus:
 class RunMonitor:
     """``await RunMonitor(plane).start()``; ``stop()`` to end. ``check()`` runs one pass."""
 
-    def __init__(self, plane: RunPlane, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        plane: RunPlane,
+        *,
+        clock: Clock | None = None,
+        recorded_state: RecordedState | None = None,
+    ) -> None:
         self.plane = plane
         self.clock = clock or SystemClock()
+        self._recorded_state = recorded_state
         self.workers: dict[str, WorkerStatus] = {}
         self.entries: dict[UUID, RunEntry] = {}
         self._seen_runs: dict[UUID, datetime] = {}
@@ -251,9 +269,18 @@ class RunMonitor:
                 await self._late(entry.id, now, late_after)
 
     async def _crash(self, run_id: UUID, worker_id: str | None, why: str) -> None:
+        recorded = await self._recorded(run_id)
+
         def crash(entry: RunEntry) -> tuple[RunEntry, Event | None] | None:
             if entry.status is not EntryStatus.CLAIMED or entry.worker != worker_id:
                 return None
+            entry = _caught_up(entry, recorded)
+            if entry.state.type.is_terminal:  # the run ended; its worker died before saying so
+                run = entry.run
+                if run.end_time is None:
+                    run = run.model_copy(update={"end_time": entry.state.timestamp})
+                final = {"run": run, "status": EntryStatus.FINAL, "worker": None}
+                return entry.model_copy(update=final), None
             reason = f"its worker {worker_id} {why}"
             if entry.cancel_requested:
                 state = Cancelled(f"cancelled: {reason}")
@@ -263,9 +290,25 @@ class RunMonitor:
 
         moved = await self.plane.move(run_id, crash)
         if moved is not None:
-            log.warning("run %s: %s", run_id, moved[0].state.message)
-            await self.plane.slots.release(run_id, moved[0].slots)
+            entry, event = moved
+            if event is None:
+                log.warning(
+                    "run %s ended %s; its worker %s %s", run_id, entry.state.name, worker_id, why
+                )
+            else:
+                log.warning("run %s: %s", run_id, entry.state.message)
+            await self.plane.slots.release(run_id, entry.slots)
             self.entries.pop(run_id, None)
+
+    async def _recorded(self, run_id: UUID) -> StateSnapshot | None:
+        """The run's latest recorded state, if there is a source and it answers."""
+        if self._recorded_state is None:
+            return None
+        try:
+            return await self._recorded_state(run_id)
+        except Exception as error:  # the entry's own state is used: the run still ends
+            log.warning("run %s: its recorded state could not be read: %s", run_id, error)
+            return None
 
     async def _late(self, run_id: UUID, now: datetime, late_after: timedelta) -> None:
         def late(entry: RunEntry) -> tuple[RunEntry, Event | None] | None:
@@ -278,3 +321,14 @@ class RunMonitor:
         moved = await self.plane.move(run_id, late)
         if moved is not None:
             self.entries[run_id] = moved[0]
+
+
+def _caught_up(entry: RunEntry, recorded: StateSnapshot | None) -> RunEntry:
+    """``entry`` at ``recorded`` if that state is later than the entry's (entered by the
+    engine, so its event has the state's id), else ``entry``."""
+    if recorded is None or (recorded.timestamp, recorded.id) <= (
+        entry.state.timestamp,
+        entry.state.id,
+    ):
+        return entry
+    return entry.model_copy(update={"state": recorded, "event_id": recorded.id})

@@ -146,6 +146,12 @@ class StateFeed:
                 await self._pump(timeout_s)
         return int(self.custom.pop(0).payload["pid"])
 
+    async def through(self, marker: Event, timeout_s: float = 10.0) -> None:
+        """Read on until ``marker`` (a ``test.`` event published after what is awaited)."""
+        async with asyncio.timeout(timeout_s):
+            while not any(event.id == marker.id for event in self.custom):
+                await self._pump(timeout_s)
+
     async def until(self, run_id: UUID, name: str, timeout_s: float = 10.0) -> StateChange:
         """Wait for ``run_id`` to enter the state named ``name``."""
         for change in self.changes:

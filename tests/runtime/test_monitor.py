@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
 
 import pytest
 
 from proctor.events.model import Event, utcnow
 from proctor.runtime.engine import FakeClock
-from proctor.runtime.engine.states import Pending
+from proctor.runtime.engine.states import Completed, Pending, Running
 from proctor.runtime.orchestration import (
     EntryStatus,
     RunEntry,
@@ -18,6 +19,7 @@ from proctor.runtime.orchestration import (
     WorkerBeat,
     cancel_run,
 )
+from proctor.runtime.run_events import StateSnapshot
 from tests.runtime.conftest import StateFeed, request
 
 pytestmark = pytest.mark.nats
@@ -174,3 +176,82 @@ async def test_a_worker_whose_beats_the_watch_missed_is_not_crashed(
     clock.advance(10)  # now it really is silent
     await started.check()
     assert (await state_of(plane, entry)).state.name == "Crashed"
+
+
+class _Store:
+    """The states a recorder stored, as the server's monitor reads them."""
+
+    def __init__(self) -> None:
+        self.states: dict[UUID, StateSnapshot] = {}
+
+    async def latest(self, run_id: UUID) -> StateSnapshot | None:
+        return self.states.get(run_id)
+
+
+async def _crash_with_recorded(
+    plane: RunPlane, clock: FakeClock, recorded: Callable[[RunEntry], StateSnapshot]
+) -> tuple[RunEntry, StateSnapshot, RunEntry]:
+    """A run claimed by a worker that dies, with ``recorded(entry)`` as the store's latest
+    state of it: the entry, that state, and the entry after the monitor's check."""
+    await beat(plane, "w1", heartbeat_s=1.0)
+    entry = await claimed(plane, "w1", slot=True)
+    store = _Store()
+    state = store.states[entry.id] = recorded(entry)
+    monitor = RunMonitor(plane, clock=clock, recorded_state=store.latest)
+    try:
+        await monitor.start()
+        clock.advance(plane.options.missed_heartbeats + 1)
+        await monitor.check()
+    finally:
+        await monitor.stop()
+    return entry, state, await state_of(plane, entry)
+
+
+def _after(state: StateSnapshot) -> Callable[[RunEntry], StateSnapshot]:
+    """``state`` as entered by the engine just after the entry's state."""
+
+    def entered(entry: RunEntry) -> StateSnapshot:
+        later = entry.state.timestamp + timedelta(milliseconds=5)
+        return state.model_copy(update={"timestamp": later})
+
+    return entered
+
+
+async def test_a_crash_follows_the_running_state_the_dead_worker_had_not_recorded(
+    plane: RunPlane, feed: StateFeed, clock: FakeClock
+) -> None:
+    entry, running, after = await _crash_with_recorded(plane, clock, _after(Running().snapshot))
+    assert after.status is EntryStatus.FINAL
+    crashed = await feed.until(entry.id, "Crashed")
+    assert crashed.previous_state is not None
+    assert crashed.previous_state.id == running.id  # not the Pending the entry held
+    assert after.event_id == crashed.event_id
+    assert await plane.slots.held("tag.db") == []
+
+
+async def test_a_run_that_ended_before_its_worker_died_keeps_its_end(
+    plane: RunPlane, feed: StateFeed, clock: FakeClock
+) -> None:
+    entry, completed, after = await _crash_with_recorded(plane, clock, _after(Completed().snapshot))
+    assert after.status is EntryStatus.FINAL
+    assert after.state.id == completed.id
+    assert after.run.end_time == completed.timestamp
+    assert await plane.slots.held("tag.db") == []
+    marker = Event(event="test.marker", resource={"proctor.resource.id": "test.marker"})
+    await plane.bus.publish(marker)
+    await feed.through(marker)
+    assert "Crashed" not in feed.names(entry.id)  # no Crashed after its Completed
+
+
+async def test_a_recorded_state_older_than_the_entry_s_is_ignored(
+    plane: RunPlane, feed: StateFeed, clock: FakeClock
+) -> None:
+    def stale(entry: RunEntry) -> StateSnapshot:  # entered before the run's Pending
+        earlier = entry.state.timestamp - timedelta(seconds=1)
+        return Running().snapshot.model_copy(update={"timestamp": earlier})
+
+    entry, _, after = await _crash_with_recorded(plane, clock, stale)
+    assert after.state.name == "Crashed"
+    crashed = await feed.until(entry.id, "Crashed")
+    assert crashed.previous_state is not None
+    assert crashed.previous_state.name == "Pending"
