@@ -157,7 +157,10 @@ class SharedState:
                 labels=["worker", "pool"],
             )
             for beat in self.workers:
-                age.add_metric([beat.id, beat.pool], (self.now - beat.sent).total_seconds())
+                # Never below 0: a beat sent while the scrape read them (after ``now``), or by
+                # a worker whose clock runs ahead of this one, is fresh.
+                seconds = max(0.0, (self.now - beat.sent).total_seconds())
+                age.add_metric([beat.id, beat.pool], seconds)
             yield age
 
 
