@@ -109,6 +109,10 @@ class RunEntry(BaseModel):
     def id(self) -> UUID:
         return self.run.id
 
+    def is_behind(self, state: StateSnapshot) -> bool:
+        """Whether ``state`` was entered after this entry's state (by time, then id)."""
+        return (state.timestamp, state.id) > (self.state.timestamp, self.state.id)
+
     def advance(self, state: StateSnapshot, **changes: Any) -> tuple[RunEntry, Event]:
         """This entry moved to ``state`` and the event saying so (``follows`` the last one).
 

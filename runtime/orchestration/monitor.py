@@ -326,9 +326,6 @@ class RunMonitor:
 def _caught_up(entry: RunEntry, recorded: StateSnapshot | None) -> RunEntry:
     """``entry`` at ``recorded`` if that state is later than the entry's (entered by the
     engine, so its event has the state's id), else ``entry``."""
-    if recorded is None or (recorded.timestamp, recorded.id) <= (
-        entry.state.timestamp,
-        entry.state.id,
-    ):
+    if recorded is None or not entry.is_behind(recorded):
         return entry
     return entry.model_copy(update={"state": recorded, "event_id": recorded.id})

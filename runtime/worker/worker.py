@@ -426,10 +426,7 @@ class Worker:
         def record(current: RunEntry) -> tuple[RunEntry, Event | None] | None:
             if current.worker != self.id or current.status is not EntryStatus.CLAIMED:
                 return None
-            if (report.state.timestamp, report.state.id) <= (
-                current.state.timestamp,
-                current.state.id,
-            ):
+            if not current.is_behind(report.state):
                 return None  # an older state than the one recorded (a cancel came meanwhile)
             status = EntryStatus.FINAL if terminal else EntryStatus.CLAIMED
             update = {"run": report.run, "state": report.state, "event_id": report.event_id}
