@@ -13,7 +13,7 @@ from proctor.events.bus.jetstream import JetStreamEventBus
 from proctor.runtime.deployments.pools import WorkPoolService
 from proctor.runtime.deployments.service import DeploymentService
 from proctor.runtime.orchestration import RunMonitor, RunPlane, RuntimeOptions
-from proctor.runtime.orchestration.monitor import RecordedState
+from proctor.runtime.orchestration.monitor import RecordedRun, RecordedState
 from proctor.runtime.run_events import StateSnapshot
 from proctor.runtime.services import ServiceContext
 from proctor.runtime.store import Store
@@ -70,12 +70,19 @@ class LazyRuntime:
 
 
 def recorded_state(store: Store) -> RecordedState:
-    """A flow run's latest state as the recorder stored it (what the monitor checks a run's
-    entry against before marking it Crashed)."""
+    """A flow run as the recorder stored it (what the monitor checks a run's entry against
+    before marking it Crashed)."""
 
-    async def latest(run_id: UUID) -> StateSnapshot | None:
+    async def latest(run_id: UUID) -> RecordedRun | None:
         run = await store.runs.flow_run(run_id)
-        return StateSnapshot.model_validate(run.state.model_dump()) if run is not None else None
+        if run is None:
+            return None
+        return RecordedRun(
+            state=StateSnapshot.model_validate(run.state.model_dump()),
+            run_count=run.run_count,
+            start_time=run.start_time,
+            end_time=run.end_time,
+        )
 
     return latest
 

@@ -18,9 +18,10 @@ run once, and a worker that claims a run at the same moment either wins or sees 
 A worker records the states its runs enter in their entries, after the run has published
 them: a worker that dies in between leaves its entry behind the run's events. So before
 marking a run Crashed the monitor asks ``recorded_state`` (the server: the store) for the
-run's latest recorded state. A later one was entered by the engine (whose events carry their
-state's id): the Crashed event follows it, and a run already ended (Completed, Failed...)
-keeps its end, with no Crashed event after it.
+run as last recorded. A later state was entered by the engine (whose events carry their
+state's id): the Crashed event follows it and says what that state's event said of the run
+(its run count, start and end time), and a run already ended (Completed, Failed...) keeps
+its end, with no Crashed event after it.
 """
 
 from __future__ import annotations
@@ -44,15 +45,27 @@ from proctor.runtime.orchestration.model import EntryStatus, RunEntry, WorkerBea
 from proctor.runtime.orchestration.plane import RunPlane
 from proctor.runtime.run_events import StateSnapshot
 
-__all__ = ("RESYNC_S", "RecordedState", "RunMonitor", "WorkerStatus")
+__all__ = ("RESYNC_S", "RecordedRun", "RecordedState", "RunMonitor", "WorkerStatus")
 
 log = logging.getLogger(__name__)
 
 RESYNC_S = 60.0
 """The monitor restarts its KV watches this often (a push feed can stall on a loaded broker)."""
 
-RecordedState = Callable[[UUID], Awaitable[StateSnapshot | None]]
-"""A run's latest recorded state (``None``: none recorded, or the run is unknown)."""
+
+@dataclass(frozen=True, slots=True)
+class RecordedRun:
+    """A flow run as the recorder stored it: its latest state, and what that state's event
+    said of the run."""
+
+    state: StateSnapshot
+    run_count: int = 0
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+
+
+RecordedState = Callable[[UUID], Awaitable[RecordedRun | None]]
+"""A run as last recorded (``None``: nothing recorded, or the run is unknown)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,8 +313,8 @@ class RunMonitor:
             await self.plane.slots.release(run_id, entry.slots)
             self.entries.pop(run_id, None)
 
-    async def _recorded(self, run_id: UUID) -> StateSnapshot | None:
-        """The run's latest recorded state, if there is a source and it answers."""
+    async def _recorded(self, run_id: UUID) -> RecordedRun | None:
+        """The run as last recorded, if there is a source and it answers."""
         if self._recorded_state is None:
             return None
         try:
@@ -323,9 +336,17 @@ class RunMonitor:
             self.entries[run_id] = moved[0]
 
 
-def _caught_up(entry: RunEntry, recorded: StateSnapshot | None) -> RunEntry:
-    """``entry`` at ``recorded`` if that state is later than the entry's (entered by the
-    engine, so its event has the state's id), else ``entry``."""
-    if recorded is None or not entry.is_behind(recorded):
+def _caught_up(entry: RunEntry, recorded: RecordedRun | None) -> RunEntry:
+    """``entry`` at the ``recorded`` run if its state is later than the entry's (entered by
+    the engine, so its event has the state's id), else ``entry``."""
+    if recorded is None or not entry.is_behind(recorded.state):
         return entry
-    return entry.model_copy(update={"state": recorded, "event_id": recorded.id})
+    run = entry.run.model_copy(
+        update={
+            "run_count": max(entry.run.run_count, recorded.run_count),
+            "start_time": recorded.start_time or entry.run.start_time,
+            "end_time": recorded.end_time or entry.run.end_time,
+        }
+    )
+    state = recorded.state
+    return entry.model_copy(update={"run": run, "state": state, "event_id": state.id})

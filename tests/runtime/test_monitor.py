@@ -19,6 +19,7 @@ from proctor.runtime.orchestration import (
     WorkerBeat,
     cancel_run,
 )
+from proctor.runtime.orchestration.monitor import RecordedRun
 from proctor.runtime.run_events import StateSnapshot
 from tests.runtime.conftest import StateFeed, request
 
@@ -95,6 +96,7 @@ async def test_a_silent_worker_s_run_is_crashed_after_the_missed_heartbeats_not_
     crashed = await feed.until(entry.id, "Crashed")
     assert crashed.previous_state is not None
     assert crashed.previous_state.name == "Pending"
+    assert crashed.run.run_count == 0  # nothing of the stale record
     assert await plane.slots.held("tag.db") == []
     assert await plane.worker_beats() == []  # the dead worker is forgotten
 
@@ -179,24 +181,24 @@ async def test_a_worker_whose_beats_the_watch_missed_is_not_crashed(
 
 
 class _Store:
-    """The states a recorder stored, as the server's monitor reads them."""
+    """The runs a recorder stored, as the server's monitor reads them."""
 
     def __init__(self) -> None:
-        self.states: dict[UUID, StateSnapshot] = {}
+        self.runs: dict[UUID, RecordedRun] = {}
 
-    async def latest(self, run_id: UUID) -> StateSnapshot | None:
-        return self.states.get(run_id)
+    async def latest(self, run_id: UUID) -> RecordedRun | None:
+        return self.runs.get(run_id)
 
 
 async def _crash_with_recorded(
-    plane: RunPlane, clock: FakeClock, recorded: Callable[[RunEntry], StateSnapshot]
-) -> tuple[RunEntry, StateSnapshot, RunEntry]:
-    """A run claimed by a worker that dies, with ``recorded(entry)`` as the store's latest
-    state of it: the entry, that state, and the entry after the monitor's check."""
+    plane: RunPlane, clock: FakeClock, recorded: Callable[[RunEntry], RecordedRun]
+) -> tuple[RunEntry, RecordedRun, RunEntry]:
+    """A run claimed by a worker that dies, with ``recorded(entry)`` as the store's record
+    of it: the entry, that record, and the entry after the monitor's check."""
     await beat(plane, "w1", heartbeat_s=1.0)
     entry = await claimed(plane, "w1", slot=True)
     store = _Store()
-    state = store.states[entry.id] = recorded(entry)
+    run = store.runs[entry.id] = recorded(entry)
     monitor = RunMonitor(plane, clock=clock, recorded_state=store.latest)
     try:
         await monitor.start()
@@ -204,15 +206,19 @@ async def _crash_with_recorded(
         await monitor.check()
     finally:
         await monitor.stop()
-    return entry, state, await state_of(plane, entry)
+    return entry, run, await state_of(plane, entry)
 
 
-def _after(state: StateSnapshot) -> Callable[[RunEntry], StateSnapshot]:
-    """``state`` as entered by the engine just after the entry's state."""
+def _started(then: StateSnapshot, *, ended: bool = False) -> Callable[[RunEntry], RecordedRun]:
+    """A run recorded at ``then``, entered by the engine just after the entry's state, in its
+    first run (started 5 ms before ``then``; ended at ``then`` if ``ended``)."""
 
-    def entered(entry: RunEntry) -> StateSnapshot:
-        later = entry.state.timestamp + timedelta(milliseconds=5)
-        return state.model_copy(update={"timestamp": later})
+    def entered(entry: RunEntry) -> RecordedRun:
+        at = entry.state.timestamp + timedelta(milliseconds=10)
+        state = then.model_copy(update={"timestamp": at})
+        started = at - timedelta(milliseconds=5)
+        end = at if ended else None
+        return RecordedRun(state=state, run_count=1, start_time=started, end_time=end)
 
     return entered
 
@@ -220,22 +226,30 @@ def _after(state: StateSnapshot) -> Callable[[RunEntry], StateSnapshot]:
 async def test_a_crash_follows_the_running_state_the_dead_worker_had_not_recorded(
     plane: RunPlane, feed: StateFeed, clock: FakeClock
 ) -> None:
-    entry, running, after = await _crash_with_recorded(plane, clock, _after(Running().snapshot))
+    entry, running, after = await _crash_with_recorded(plane, clock, _started(Running().snapshot))
     assert after.status is EntryStatus.FINAL
     crashed = await feed.until(entry.id, "Crashed")
     assert crashed.previous_state is not None
-    assert crashed.previous_state.id == running.id  # not the Pending the entry held
+    assert crashed.previous_state.id == running.state.id  # not the Pending the entry held
     assert after.event_id == crashed.event_id
     assert await plane.slots.held("tag.db") == []
+    # the event says what the Running's event said of the run, not the entry's Pending view
+    assert entry.run.run_count == 0
+    assert crashed.run.run_count == 1
+    assert crashed.run.start_time == running.start_time
+    assert crashed.run.end_time == crashed.state.timestamp
 
 
 async def test_a_run_that_ended_before_its_worker_died_keeps_its_end(
     plane: RunPlane, feed: StateFeed, clock: FakeClock
 ) -> None:
-    entry, completed, after = await _crash_with_recorded(plane, clock, _after(Completed().snapshot))
+    entry, completed, after = await _crash_with_recorded(
+        plane, clock, _started(Completed().snapshot, ended=True)
+    )
     assert after.status is EntryStatus.FINAL
-    assert after.state.id == completed.id
-    assert after.run.end_time == completed.timestamp
+    assert after.state.id == completed.state.id
+    assert after.run.end_time == completed.state.timestamp
+    assert (after.run.run_count, after.run.start_time) == (1, completed.start_time)
     assert await plane.slots.held("tag.db") == []
     marker = Event(event="test.marker", resource={"proctor.resource.id": "test.marker"})
     await plane.bus.publish(marker)
@@ -246,9 +260,10 @@ async def test_a_run_that_ended_before_its_worker_died_keeps_its_end(
 async def test_a_recorded_state_older_than_the_entry_s_is_ignored(
     plane: RunPlane, feed: StateFeed, clock: FakeClock
 ) -> None:
-    def stale(entry: RunEntry) -> StateSnapshot:  # entered before the run's Pending
+    def stale(entry: RunEntry) -> RecordedRun:  # entered before the run's Pending
         earlier = entry.state.timestamp - timedelta(seconds=1)
-        return Running().snapshot.model_copy(update={"timestamp": earlier})
+        running = Running().snapshot.model_copy(update={"timestamp": earlier})
+        return RecordedRun(state=running, run_count=1, start_time=earlier)
 
     entry, _, after = await _crash_with_recorded(plane, clock, stale)
     assert after.state.name == "Crashed"

@@ -1,5 +1,5 @@
-"""What the server's run monitor reads of a run before marking it Crashed: its latest state as
-the recorder stored it (SQLite and PostgreSQL)."""
+"""What the server's run monitor reads of a run before marking it Crashed: the run as the recorder
+stored it (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,10 @@ async def test_the_monitor_reads_a_run_s_latest_recorded_state(store: Store) -> 
     recorded = await latest(run.id)
 
     assert recorded is not None
-    assert (str(recorded.id), recorded.name) == (running.payload["state"]["id"], "Running")
-    assert recorded.timestamp == running.occurred
+    state = recorded.state
+    assert (str(state.id), state.name) == (running.payload["state"]["id"], "Running")
+    assert state.timestamp == running.occurred
+    # what the Running's event said of the run: its first run, started as it entered Running
+    assert (recorded.run_count, recorded.start_time) == (1, running.occurred)
+    assert recorded.end_time is None
     assert await latest(uuid.uuid4()) is None
