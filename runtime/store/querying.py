@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, exists, func, literal_column, select
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -133,6 +132,8 @@ def has_all_tags(dialect: str, column: Any, tags: Sequence[str]) -> list[ColumnE
     if not tags:
         return []
     if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import JSONB  # loaded only where it is used
+
         return [cast(column, JSONB).contains(list(tags))]
     conditions: list[ColumnElement[bool]] = []
     for tag in tags:

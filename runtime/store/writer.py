@@ -25,7 +25,6 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import Dialect, Table, and_, or_
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -52,8 +51,14 @@ _SQLITE_MAX_PARAMETERS = 32_766 if sqlite3.sqlite_version_info >= (3, 32, 0) els
 
 
 def _insert(dialect: Dialect, table: Table) -> Any:
+    # Imported here: a dialect's module is loaded by the engine that uses it, and a server on
+    # SQLite need not load PostgreSQL's (~30 ms of its start-up).
     if dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
         return postgresql.insert(table)
+    from sqlalchemy.dialects import sqlite
+
     return sqlite.insert(table)
 
 
