@@ -8,7 +8,9 @@ Two kinds:
 - **Gauges read at scrape time** from what every replica shares, so any API process answers
   the same: the event stream (messages, last sequence: events in), each durable consumer's
   lag (pending and unacknowledged messages: events out), flow runs by state (the store), and
-  each worker's heartbeat age (NATS KV).
+  each worker's heartbeat age (NATS KV). A part that could not be read is left out, and
+  ``proctor_metrics_source_up{source}`` says so (0), so an alert can tell "no lag" from
+  "lag unknown".
 """
 
 from __future__ import annotations
@@ -117,8 +119,18 @@ class SharedState:
         self.consumers: list[tuple[str, int, int]] = []  # (name, pending, ack pending)
         self.runs_by_state: dict[str, int] | None = None
         self.workers: list[WorkerBeat] | None = None
+        self.sources: dict[str, bool] = {}  # each part the scrape tried: whether it was read
 
     def families(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily(
+            "proctor_metrics_source_up",
+            "Whether this scrape could read each source of the shared gauges (1) or left its "
+            "gauges out (0): stream (the event stream and its consumers), runs, workers.",
+            labels=["source"],
+        )
+        for source, read in self.sources.items():
+            up.add_metric([source], 1 if read else 0)
+        yield up
         if self.stream is not None:
             messages, last = self.stream
             yield _gauge("proctor_stream_messages", "Events held in the event stream.", messages)
@@ -191,21 +203,27 @@ async def read_shared_state(
         stream = bus.naming.events_stream
         try:
             info = await bus.js.stream_info(stream)
-            state.stream = (info.state.messages, info.state.last_seq)
-            for consumer in await bus.js.consumers_info(stream):
-                state.consumers.append(
-                    (consumer.name, consumer.num_pending or 0, consumer.num_ack_pending or 0)
-                )
+            consumers = [
+                (consumer.name, consumer.num_pending or 0, consumer.num_ack_pending or 0)
+                for consumer in await bus.js.consumers_info(stream)
+            ]
         except Exception as error:
             log.warning("metrics: could not read the event stream: %s", error)
+            state.sources["stream"] = False
+        else:  # the stream and its consumers are shown together or not at all
+            state.stream = (info.state.messages, info.state.last_seq)
+            state.consumers = consumers
+            state.sources["stream"] = True
     try:
         state.runs_by_state = await runs_by_state()
     except Exception as error:
         log.warning("metrics: could not count runs: %s", error)
+    state.sources["runs"] = state.runs_by_state is not None
     try:
         state.workers = await worker_beats()
     except Exception as error:
         log.warning("metrics: could not read worker heartbeats: %s", error)
+    state.sources["workers"] = state.workers is not None
     return state
 
 

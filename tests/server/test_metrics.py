@@ -10,7 +10,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from proctor import Automation, aemit_event, flow
 from proctor.automations import EmitEvent
+from proctor.events.bus import JetStreamEventBus
+from proctor.events.model import utcnow
+from proctor.runtime.metrics import exposition, read_shared_state
 from proctor.runtime.orchestration import RunPlane, RuntimeOptions
+from proctor.runtime.orchestration.model import WorkerBeat
 from proctor.runtime.server import LocalServer
 from proctor.runtime.worker import ProcessLauncher, Worker
 from proctor.triggers import EventTrigger
@@ -26,14 +30,26 @@ def breaks() -> None:
     raise RuntimeError("boom")
 
 
+def _samples(text: str) -> dict[tuple[str, Labels], float]:
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
 async def _scrape(http: httpx.AsyncClient) -> dict[tuple[str, Labels], float]:
     answer = await http.get("/metrics")
     assert answer.status_code == 200, answer.text
     assert answer.headers["content-type"].startswith("text/plain")
+    return _samples(answer.text)
+
+
+def _sources_up(samples: dict[tuple[str, Labels], float]) -> dict[str, float]:
     return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(answer.text)
-        for sample in family.samples
+        dict(labels)["source"]: value
+        for (name, labels), value in samples.items()
+        if name == "proctor_metrics_source_up"
     }
 
 
@@ -88,3 +104,28 @@ async def test_metrics_show_runs_events_consumers_firings_and_workers(
         if name.endswith("heartbeat_age_seconds") and ("pool", "metrics") in labels
     ]
     assert 0 <= age < 60
+    assert _sources_up(after) == {"stream": 1, "runs": 1, "workers": 1}
+
+
+async def test_a_scrape_says_which_sources_it_could_not_read(
+    jetstream_bus: JetStreamEventBus,
+) -> None:
+    async def runs_by_state() -> dict[str, int]:
+        raise OSError("database is locked")
+
+    async def worker_beats() -> list[WorkerBeat]:
+        return []
+
+    await jetstream_bus.js.delete_stream(jetstream_bus.naming.events_stream)  # stream gone
+    state = await read_shared_state(jetstream_bus, runs_by_state, worker_beats, utcnow())
+    samples = _samples(exposition(state).decode())
+
+    assert _sources_up(samples) == {"stream": 0, "runs": 0, "workers": 1}
+    shown = {name for name, _ in samples}
+    unknown = {  # left out, not shown as zero: "no lag" and "lag unknown" differ
+        "proctor_stream_messages",
+        "proctor_events_published_total",
+        "proctor_consumer_pending_messages",
+        "proctor_flow_runs",
+    }
+    assert shown.isdisjoint(unknown), shown & unknown
