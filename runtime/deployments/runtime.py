@@ -13,12 +13,12 @@ from proctor.events.bus.jetstream import JetStreamEventBus
 from proctor.runtime.deployments.pools import WorkPoolService
 from proctor.runtime.deployments.service import DeploymentService
 from proctor.runtime.orchestration import RunMonitor, RunPlane, RuntimeOptions
-from proctor.runtime.orchestration.monitor import RecordedRun, RecordedState
+from proctor.runtime.orchestration.monitor import ReadRecordedRun, RecordedRun
 from proctor.runtime.run_events import StateSnapshot
 from proctor.runtime.services import ServiceContext
 from proctor.runtime.store import Store
 
-__all__ = ("LazyRuntime", "Runtime", "RuntimeService", "recorded_state", "runtime_service")
+__all__ = ("LazyRuntime", "Runtime", "RuntimeService", "recorded_run", "runtime_service")
 
 
 @dataclass
@@ -69,7 +69,7 @@ class LazyRuntime:
         return self._runtime
 
 
-def recorded_state(store: Store) -> RecordedState:
+def recorded_run(store: Store) -> ReadRecordedRun:
     """A flow run as the recorder stored it (what the monitor checks a run's entry against
     before marking it Crashed)."""
 
@@ -103,7 +103,7 @@ class RuntimeService:
 
     async def start(self) -> None:
         plane = await RunPlane.open(self.bus, self.options)
-        monitor = RunMonitor(plane, recorded_state=recorded_state(self.store))
+        monitor = RunMonitor(plane, recorded_run=recorded_run(self.store))
         self.runtime = await Runtime.open(self.bus, self.store, monitor=monitor)
         await self.runtime.pools.sync()
         await monitor.start()

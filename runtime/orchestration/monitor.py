@@ -17,7 +17,7 @@ run once, and a worker that claims a run at the same moment either wins or sees 
 
 A worker records the states its runs enter in their entries, after the run has published
 them: a worker that dies in between leaves its entry behind the run's events. So before
-marking a run Crashed the monitor asks ``recorded_state`` (the server: the store) for the
+marking a run Crashed the monitor asks ``recorded_run`` (the server: the store) for the
 run as last recorded. A later state was entered by the engine (whose events carry their
 state's id): the Crashed event follows it and says what that state's event said of the run
 (its run count, start and end time), and a run already ended (Completed, Failed...) keeps
@@ -45,7 +45,7 @@ from proctor.runtime.orchestration.model import EntryStatus, RunEntry, WorkerBea
 from proctor.runtime.orchestration.plane import RunPlane
 from proctor.runtime.run_events import StateSnapshot
 
-__all__ = ("RESYNC_S", "RecordedRun", "RecordedState", "RunMonitor", "WorkerStatus")
+__all__ = ("RESYNC_S", "ReadRecordedRun", "RecordedRun", "RunMonitor", "WorkerStatus")
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class RecordedRun:
     end_time: datetime | None = None
 
 
-RecordedState = Callable[[UUID], Awaitable[RecordedRun | None]]
+ReadRecordedRun = Callable[[UUID], Awaitable[RecordedRun | None]]
 """A run as last recorded (``None``: nothing recorded, or the run is unknown)."""
 
 
@@ -87,11 +87,11 @@ class RunMonitor:
         plane: RunPlane,
         *,
         clock: Clock | None = None,
-        recorded_state: RecordedState | None = None,
+        recorded_run: ReadRecordedRun | None = None,
     ) -> None:
         self.plane = plane
         self.clock = clock or SystemClock()
-        self._recorded_state = recorded_state
+        self._recorded_run = recorded_run
         self.workers: dict[str, WorkerStatus] = {}
         self.entries: dict[UUID, RunEntry] = {}
         self._seen_runs: dict[UUID, datetime] = {}
@@ -315,10 +315,10 @@ class RunMonitor:
 
     async def _recorded(self, run_id: UUID) -> RecordedRun | None:
         """The run as last recorded, if there is a source and it answers."""
-        if self._recorded_state is None:
+        if self._recorded_run is None:
             return None
         try:
-            return await self._recorded_state(run_id)
+            return await self._recorded_run(run_id)
         except Exception as error:  # the entry's own state is used: the run still ends
             log.warning("run %s: its recorded state could not be read: %s", run_id, error)
             return None

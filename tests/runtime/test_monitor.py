@@ -199,7 +199,7 @@ async def _crash_with_recorded(
     entry = await claimed(plane, "w1", slot=True)
     store = _Store()
     run = store.runs[entry.id] = recorded(entry)
-    monitor = RunMonitor(plane, clock=clock, recorded_state=store.latest)
+    monitor = RunMonitor(plane, clock=clock, recorded_run=store.latest)
     try:
         await monitor.start()
         clock.advance(plane.options.missed_heartbeats + 1)

@@ -5,20 +5,20 @@ from __future__ import annotations
 
 import uuid
 
-from proctor.runtime.deployments.runtime import recorded_state
+from proctor.runtime.deployments.runtime import recorded_run
 from proctor.runtime.run_events import FlowRunSnapshot
 from proctor.runtime.store import Projection, Store
 from tests.store.factory import T0, lifecycle_events
 
 
-async def test_the_monitor_reads_a_run_s_latest_recorded_state(store: Store) -> None:
+async def test_the_monitor_reads_a_run_as_last_recorded(store: Store) -> None:
     run = FlowRunSnapshot(id=uuid.uuid4(), name="run", flow_name="etl")
     pending, running, _ = lifecycle_events(run, T0)
     projection = Projection(consumer="test", now=T0)
     for sequence, event in enumerate((pending, running), start=1):
         projection.add(sequence, event.event, event.to_wire())
     await store.record(projection)
-    latest = recorded_state(store)
+    latest = recorded_run(store)
 
     recorded = await latest(run.id)
 
