@@ -119,7 +119,7 @@ class SharedState:
         self.consumers: list[tuple[str, int, int]] = []  # (name, pending, ack pending)
         self.runs_by_state: dict[str, int] | None = None
         self.workers: list[WorkerBeat] | None = None
-        self.sources: dict[str, bool] = {}  # each part the scrape tried: whether it was read
+        self.has_stream = False  # whether there is a stream to read (the bus is JetStream)
 
     def families(self) -> Iterator[Metric]:
         up = GaugeMetricFamily(
@@ -128,8 +128,10 @@ class SharedState:
             "gauges out (0): stream (the event stream and its consumers), runs, workers.",
             labels=["source"],
         )
-        for source, read in self.sources.items():
-            up.add_metric([source], 1 if read else 0)
+        read = {"stream": self.stream is not None} if self.has_stream else {}
+        read |= {"runs": self.runs_by_state is not None, "workers": self.workers is not None}
+        for source, was_read in read.items():
+            up.add_metric([source], 1 if was_read else 0)
         yield up
         if self.stream is not None:
             messages, last = self.stream
@@ -200,6 +202,7 @@ async def read_shared_state(
     heartbeats; a part that cannot be read is left out, and logged."""
     state = SharedState(now)
     if isinstance(bus, JetStreamEventBus):
+        state.has_stream = True
         stream = bus.naming.events_stream
         try:
             info = await bus.js.stream_info(stream)
@@ -209,21 +212,17 @@ async def read_shared_state(
             ]
         except Exception as error:
             log.warning("metrics: could not read the event stream: %s", error)
-            state.sources["stream"] = False
         else:  # the stream and its consumers are shown together or not at all
             state.stream = (info.state.messages, info.state.last_seq)
             state.consumers = consumers
-            state.sources["stream"] = True
     try:
         state.runs_by_state = await runs_by_state()
     except Exception as error:
         log.warning("metrics: could not count runs: %s", error)
-    state.sources["runs"] = state.runs_by_state is not None
     try:
         state.workers = await worker_beats()
     except Exception as error:
         log.warning("metrics: could not read worker heartbeats: %s", error)
-    state.sources["workers"] = state.workers is not None
     return state
 
 
